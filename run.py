@@ -1,15 +1,35 @@
-"""Entry point: `python run.py [overrides]` runs one arm; see README for the flow."""
+"""Entry point: `python run.py [hydra overrides]` runs one arm (or a sweep with -m / study=...).
+
+Examples:
+    python run.py                               # default arm: vocab=bpe init=scratch
+    python run.py vocab=word init=word2vec      # word-level + Word2Vec
+    python run.py study=arms                    # the default study: arms x seeds (multirun)
+"""
+
+import logging
+import sys
+
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
 
 from embinit.config import register_configs
+from embinit.errors import EmbinitError
 
 register_configs()
+log = logging.getLogger("embinit")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    print(OmegaConf.to_yaml(cfg, resolve=True))
+    from embinit.pipeline import run
+
+    try:
+        run(cfg, HydraConfig.get().runtime.output_dir)
+    except EmbinitError as e:
+        log.error("%s", e)
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,427 @@
+"""The shared trainer: every arm runs this same loop with the same data order and budget.
+
+Only two things differ between arms: the token arrays (from the arm's tokenizer) and
+the initial embedding matrix. The schedule, optimizer, batch geometry and evaluation
+are identical, and batches are drawn at the same *byte* positions of the training
+text for every tokenizer, so at step k all arms are reading the same passages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from embinit.config import TrainConfig
+from embinit.distributed import Dist
+from embinit.errors import ConfigError, DataError
+from embinit.metrics import bits_per_byte
+from embinit.storage import atomic_torch_save
+
+log = logging.getLogger("embinit.train")
+
+CHECKPOINT_FORMAT = 1
+
+
+# ---------------------------------------------------------------- pure schedule / budget
+
+
+def lr_at(step: int, total_steps: int, warmup_steps: int, lr: float, min_lr_ratio: float) -> float:
+    """Linear warmup to `lr` over `warmup_steps`, then cosine decay to lr * min_lr_ratio."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    span = max(total_steps - warmup_steps, 1)
+    progress = min(max(step - warmup_steps, 0) / span, 1.0)
+    min_lr = lr * min_lr_ratio
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
+
+
+def plan_steps(cfg: TrainConfig, tokens_per_step: int, train_bytes_per_token: float) -> int:
+    """Optimizer steps for the budget: given directly, or enough steps to read max_bytes.
+
+    A byte budget is how arms with different tokenizers are compared at equal data:
+    each arm's step count follows from its own bytes per token on the train split.
+    """
+    if cfg.max_steps is not None:
+        return int(cfg.max_steps)
+    assert cfg.max_bytes is not None
+    bytes_per_step = tokens_per_step * train_bytes_per_token
+    return max(1, math.ceil(cfg.max_bytes / bytes_per_step))
+
+
+# ---------------------------------------------------------------- data: byte-aligned windows
+
+
+class ByteAlignedSampler:
+    """Draws window starts uniformly over the bytes of a token stream.
+
+    A start byte u ~ U[0, total_bytes) maps to the token covering it, so two
+    tokenizations of the same text, sampled with the same generator, begin their
+    windows at the same places in the text. A coarse cumulative index (one entry per
+    `stride` tokens) keeps memory at 1/stride of the stream; starts past the last full
+    window are clipped to it.
+    """
+
+    def __init__(self, nbytes: np.ndarray, block: int, stride: int = 256) -> None:
+        n = len(nbytes)
+        if n < block + 1:
+            raise DataError(
+                f"the training split has {n} tokens, fewer than one block of {block} + 1; "
+                "use a larger corpus, smaller data.val_fraction/test_fraction, or a smaller "
+                "model.block_size"
+            )
+        self.nbytes = nbytes
+        self.block = block
+        self.stride = stride
+        self.max_start = n - block - 1
+        chunk_sums = np.add.reduceat(np.asarray(nbytes), np.arange(0, n, stride), dtype=np.uint64)
+        self.coarse = np.concatenate([[0], np.cumsum(chunk_sums, dtype=np.uint64)])
+        self.total_bytes = int(self.coarse[-1])
+
+    def starts(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        u = rng.integers(0, self.total_bytes, size=count, dtype=np.uint64)
+        chunk = np.searchsorted(self.coarse, u, side="right") - 1
+        out = np.empty(count, dtype=np.int64)
+        for i, (c, ui) in enumerate(zip(chunk, u, strict=True)):
+            lo = int(c) * self.stride
+            local = np.cumsum(self.nbytes[lo : lo + self.stride], dtype=np.uint64)
+            out[i] = lo + int(np.searchsorted(local, ui - self.coarse[c], side="right"))
+        return np.minimum(out, self.max_start)
+
+
+def global_batch_starts(
+    sampler: ByteAlignedSampler, seed: int, step: int, grad_accum: int, world: int, batch: int
+) -> np.ndarray:
+    """Starts of one optimizer step's global batch, shape (grad_accum, world, batch).
+
+    Derived from (seed, step) alone, so resuming at step k or changing the number of
+    ranks at a fixed global batch reads exactly the same windows.
+    """
+    rng = np.random.default_rng([seed, step])
+    return sampler.starts(rng, grad_accum * world * batch).reshape(grad_accum, world, batch)
+
+
+def gather_windows(ids: np.ndarray, starts: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and next-token targets for windows beginning at `starts`."""
+    idx = starts[:, None] + np.arange(block + 1)[None, :]
+    chunk = np.asarray(ids[idx], dtype=np.int64)
+    return chunk[:, :-1], chunk[:, 1:]
+
+
+def window_target_bytes(nbytes: np.ndarray, starts: np.ndarray, block: int) -> int:
+    idx = starts.reshape(-1)[:, None] + 1 + np.arange(block)[None, :]
+    return int(np.asarray(nbytes[idx], dtype=np.uint64).sum())
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def eval_windows(n_tokens: int, block: int) -> list[tuple[int, int]]:
+    """Non-overlapping (start, length) windows in which every target is predicted once.
+
+    Targets are positions 1..n_tokens-1 (the stream starts with an end-of-document
+    token, so every real token is a target); the last window may be shorter.
+    """
+    n_targets = n_tokens - 1
+    return [(s, min(block, n_targets - s)) for s in range(0, n_targets, block)]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    nats: float  # summed over targets
+    targets: int
+    bytes: int  # UTF-8 bytes attributed to the targets
+
+    @property
+    def loss(self) -> float:
+        return self.nats / self.targets
+
+    @property
+    def bpb(self) -> float:
+        return bits_per_byte(self.nats, self.bytes)
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    ids: np.ndarray,
+    nbytes: np.ndarray,
+    windows: list[tuple[int, int]],
+    device: torch.device,
+    batch_size: int,
+    autocast: Callable[[], contextlib.AbstractContextManager[Any]],
+    dist: Dist | None = None,
+) -> EvalResult:
+    """Sum per-token NLL (nats) over `windows`; ranks split the windows and all-reduce."""
+    d = dist or Dist()
+    mine = windows[d.rank :: d.world_size]
+    was_training = model.training
+    model.eval()
+    nats, targets, nbytes_total = 0.0, 0, 0
+    # Windows of equal length are batched together; only the tail window differs.
+    by_len: dict[int, list[int]] = {}
+    for s, length in mine:
+        by_len.setdefault(length, []).append(s)
+    for length, starts in by_len.items():
+        for i in range(0, len(starts), batch_size):
+            st = np.asarray(starts[i : i + batch_size], dtype=np.int64)
+            x, y = gather_windows(ids, st, length)
+            xt = torch.from_numpy(x).to(device, non_blocking=True)
+            yt = torch.from_numpy(y).to(device, non_blocking=True)
+            with autocast():
+                nll = model.token_nll(xt, yt)
+            nats += float(nll.double().sum())
+            targets += y.size
+            nbytes_total += window_target_bytes(nbytes, st, length)
+    model.train(was_training)
+    nats, targets_f, bytes_f = d.all_reduce_sum([nats, float(targets), float(nbytes_total)])
+    return EvalResult(nats=nats, targets=int(targets_f), bytes=int(bytes_f))
+
+
+def spaced_subset(windows: list[tuple[int, int]], k: int) -> list[tuple[int, int]]:
+    """k evenly spaced full-length windows (a fixed, cheap subset for periodic evals)."""
+    full = [w for w in windows if w[1] == windows[0][1]]
+    if len(full) <= k:
+        return full
+    picks = np.linspace(0, len(full) - 1, k).round().astype(int)
+    return [full[i] for i in picks]
+
+
+# ---------------------------------------------------------------- device
+
+
+def resolve_device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device=cuda but no CUDA device is visible; use train.device=cpu")
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def autocast_factory(cfg: TrainConfig, device: torch.device) -> Callable[[], Any]:
+    use_bf16 = cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimizer steps completed
+    tokens_seen: int = 0
+    bytes_seen: int = 0
+    train_wall_s: float = 0.0  # time inside training steps (excludes evals and checkpoints)
+    elapsed_s: float = 0.0  # total wall time of the run so far
+    diverged_at_step: int | None = None
+
+
+class Diverged(Exception):
+    def __init__(self, step: int, loss: float) -> None:
+        super().__init__(f"non-finite training loss {loss} at step {step}")
+        self.step = step
+
+
+class Trainer:
+    """Runs the optimizer loop; writes metrics rows and checkpoints through callbacks.
+
+    The trainer knows nothing about arms or files: `on_metrics(row)` receives each
+    log/eval row and `save_checkpoint(payload)` each checkpoint (rank 0 only).
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        model: torch.nn.Module,
+        train_ids: np.ndarray,
+        train_nbytes: np.ndarray,
+        val_ids: np.ndarray,
+        val_nbytes: np.ndarray,
+        seed: int,
+        dist: Dist | None = None,
+        device: torch.device | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.dist = dist or Dist()
+        self.device = device or resolve_device(cfg)
+        self.seed = seed
+        self.raw_model = model.to(self.device)
+        self.block = model.cfg.block_size
+        self.train_ids, self.train_nbytes = train_ids, train_nbytes
+        self.val_ids, self.val_nbytes = val_ids, val_nbytes
+        self.sampler = ByteAlignedSampler(train_nbytes, self.block)
+        self.tokens_per_step = cfg.batch_size * cfg.grad_accum * self.dist.world_size * self.block
+        bytes_per_token = self.sampler.total_bytes / max(len(train_ids) - 1, 1)
+        self.total_steps = plan_steps(cfg, self.tokens_per_step, bytes_per_token)
+        self.autocast = autocast_factory(cfg, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.optimizer = self.raw_model.configure_optimizer(
+            cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2), self.device.type
+        )
+        model_to_run: torch.nn.Module = self.raw_model
+        if cfg.compile:
+            model_to_run = torch.compile(model_to_run)  # type: ignore[assignment]
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model_to_run = DistributedDataParallel(model_to_run, device_ids=ids)
+        self.model = model_to_run
+        self.val_subset = spaced_subset(eval_windows(len(val_ids), self.block), cfg.eval_windows)
+        self.state = TrainState()
+
+    # -- checkpoint state (same code path for fresh start and resume)
+
+    def state_dict(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.raw_model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": s.step,
+            "tokens_seen": s.tokens_seen,
+            "bytes_seen": s.bytes_seen,
+            "train_wall_s": s.train_wall_s,
+            "elapsed_s": s.elapsed_s,
+            "torch_rng": torch.get_rng_state(),
+            "total_steps": self.total_steps,
+        }
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        self.raw_model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.state = TrainState(
+            step=int(ckpt["step"]),
+            tokens_seen=int(ckpt["tokens_seen"]),
+            bytes_seen=int(ckpt["bytes_seen"]),
+            train_wall_s=float(ckpt["train_wall_s"]),
+            elapsed_s=float(ckpt["elapsed_s"]),
+        )
+        torch.set_rng_state(ckpt["torch_rng"])
+
+    # -- pieces of a step
+
+    def _micro_batches(self, step: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        cfg, d = self.cfg, self.dist
+        starts = global_batch_starts(
+            self.sampler, self.seed, step, cfg.grad_accum, d.world_size, cfg.batch_size
+        )
+        self._step_bytes = window_target_bytes(self.train_nbytes, starts, self.block)
+        pin = self.device.type == "cuda"
+        for m in range(cfg.grad_accum):
+            x, y = gather_windows(self.train_ids, starts[m, d.rank], self.block)
+            xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+            if pin:
+                xt, yt = xt.pin_memory(), yt.pin_memory()
+            yield xt.to(self.device, non_blocking=True), yt.to(self.device, non_blocking=True)
+
+    def train_step(self, step: int) -> float:
+        cfg = self.cfg
+        lr = lr_at(step, self.total_steps, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        total = torch.zeros((), device=self.device)
+        for m, (x, y) in enumerate(self._micro_batches(step)):
+            last = m == cfg.grad_accum - 1
+            # DDP: all-reduce gradients only on the last micro-batch of the step.
+            sync = contextlib.nullcontext() if last or not self.dist.enabled else self.model.no_sync()
+            with sync:
+                with self.autocast():
+                    _, loss = self.model(x, y)
+                (loss / cfg.grad_accum).backward()
+            total += loss.detach()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        mean_loss = float(total) / cfg.grad_accum
+        if not math.isfinite(mean_loss):
+            raise Diverged(step + 1, mean_loss)
+        return mean_loss
+
+    def eval_val_subset(self) -> EvalResult:
+        return evaluate(
+            self.raw_model, self.val_ids, self.val_nbytes, self.val_subset, self.device,
+            self.cfg.batch_size, self.autocast, self.dist,
+        )
+
+    # -- the loop
+
+    def fit(
+        self,
+        on_metrics: Callable[[dict[str, Any]], None],
+        save_checkpoint: Callable[[dict[str, Any]], None],
+    ) -> TrainState:
+        """Train from `self.state.step` to `total_steps`; raises Diverged on NaN/inf loss."""
+        cfg, s = self.cfg, self.state
+        self.model.train()
+        t_run = time.perf_counter() - s.elapsed_s
+        window_losses: list[float] = []
+
+        def emit(train_loss: float | None, ev: EvalResult | None, lr: float) -> None:
+            s.elapsed_s = time.perf_counter() - t_run
+            row = {
+                "step": s.step, "tokens_seen": s.tokens_seen, "bytes_seen": s.bytes_seen,
+                "train_loss": train_loss, "val_loss": ev.loss if ev else None,
+                "val_bpb": ev.bpb if ev else None, "lr": lr, "elapsed_s": round(s.elapsed_s, 3),
+            }
+            if self.dist.is_main:
+                on_metrics(row)
+
+        if s.step == 0:
+            emit(None, self.eval_val_subset(), 0.0)  # the initialization itself, before training
+        pbar = _progress(self.total_steps, s.step, self.dist.is_main)
+        while s.step < self.total_steps:
+            t0 = time.perf_counter()
+            loss = self.train_step(s.step)
+            s.train_wall_s += time.perf_counter() - t0
+            s.step += 1
+            s.tokens_seen += self.tokens_per_step
+            s.bytes_seen += self._step_bytes
+            window_losses.append(loss)
+            pbar.update(1)
+            pbar.set_postfix(loss=f"{loss:.3f}")
+            last = s.step == self.total_steps
+            do_log = s.step % cfg.log_interval == 0 or last
+            do_eval = s.step % cfg.eval_interval == 0 or last
+            if do_log or do_eval:
+                train_loss = float(np.mean(window_losses)) if window_losses else None
+                if self.dist.enabled and train_loss is not None:
+                    train_loss = self.dist.all_reduce_sum([train_loss])[0] / self.dist.world_size
+                lr = lr_at(s.step - 1, self.total_steps, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio)
+                emit(train_loss, self.eval_val_subset() if do_eval else None, lr)
+                window_losses = []
+            if (s.step % cfg.ckpt_interval == 0 or last) and self.dist.is_main:
+                s.elapsed_s = time.perf_counter() - t_run
+                save_checkpoint(self.state_dict())
+        pbar.close()
+        s.elapsed_s = time.perf_counter() - t_run
+        return s
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="train", unit="step", disable=not enabled,
+                leave=False, dynamic_ncols=True)
+
+
+def save_checkpoint_file(path: Path, payload: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Atomically write a checkpoint; `extra` carries the run's identity for resume checks."""
+    atomic_torch_save(path, {**payload, **extra})
+
+
+def load_checkpoint_file(path: Path) -> dict[str, Any]:
+    """Load a checkpoint safely: tensors and plain containers only (weights_only=True)."""
+    return torch.load(path, map_location="cpu", weights_only=True)

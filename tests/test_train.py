@@ -1,0 +1,123 @@
+"""The trainer's pure pieces: schedule, budget, byte-aligned sampling, exact evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from embinit.config import TrainConfig
+from embinit.errors import DataError
+from embinit.train import (
+    ByteAlignedSampler,
+    eval_windows,
+    evaluate,
+    gather_windows,
+    global_batch_starts,
+    lr_at,
+    plan_steps,
+    spaced_subset,
+    window_target_bytes,
+)
+
+
+def test_lr_schedule_warmup_then_cosine() -> None:
+    assert lr_at(0, 100, 10, 1.0, 0.1) == pytest.approx(0.1)
+    assert lr_at(9, 100, 10, 1.0, 0.1) == pytest.approx(1.0)
+    assert lr_at(10, 100, 10, 1.0, 0.1) == pytest.approx(1.0)
+    assert lr_at(55, 100, 10, 1.0, 0.1) == pytest.approx(0.55)  # half way: mean of lr and min
+    assert lr_at(100, 100, 10, 1.0, 0.1) == pytest.approx(0.1)
+
+
+def test_plan_steps_from_bytes_budget() -> None:
+    cfg = TrainConfig(max_steps=None, max_bytes=10_000)
+    # 256 tokens per step at 4 bytes per token = 1024 bytes per step -> ceil(10000/1024) = 10
+    assert plan_steps(cfg, 256, 4.0) == 10
+    assert plan_steps(TrainConfig(max_steps=7, max_bytes=None), 256, 4.0) == 7
+
+
+def test_sampler_maps_byte_positions_to_covering_token() -> None:
+    # Token i covers bytes [cum[i-1], cum[i]); with stride 2 the coarse index is exercised.
+    nbytes = np.array([0, 3, 1, 4, 2, 5, 1, 1, 1, 1, 1, 1], dtype=np.uint32)
+    s = ByteAlignedSampler(nbytes, block=2, stride=2)
+    assert s.total_bytes == 21
+    cum = np.cumsum(nbytes)
+
+    class FixedRng:
+        def __init__(self, values: list[int]) -> None:
+            self.values = np.array(values, dtype=np.uint64)
+
+        def integers(self, lo, hi, size, dtype):  # noqa: ANN001
+            return self.values
+
+    u = list(range(21))
+    got = s.starts(FixedRng(u), len(u))  # type: ignore[arg-type]
+    want = np.minimum(np.searchsorted(cum, u, side="right"), s.max_start)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_sampler_rejects_stream_shorter_than_a_block() -> None:
+    with pytest.raises(DataError, match="fewer than one block"):
+        ByteAlignedSampler(np.ones(5, dtype=np.uint32), block=8)
+
+
+def test_same_text_positions_across_tokenizations() -> None:
+    # Two tokenizations of the same 12-byte text: coarse (4-byte tokens) and fine (1-byte).
+    coarse = np.array([0] + [4] * 3 + [0] * 20, dtype=np.uint32)
+    fine = np.array([0] + [1] * 12 + [0] * 20, dtype=np.uint32)
+    a = global_batch_starts(ByteAlignedSampler(coarse, 2), 3, 5, 1, 1, 64)
+    b = global_batch_starts(ByteAlignedSampler(fine, 2), 3, 5, 1, 1, 64)
+    # The fine stream's start byte lies inside the coarse token chosen at the same draw.
+    np.testing.assert_array_equal((b - 1) // 4 + 1, a)
+
+
+def test_global_batch_is_a_function_of_seed_and_step() -> None:
+    s = ByteAlignedSampler(np.ones(1000, dtype=np.uint32), block=16)
+    a = global_batch_starts(s, 0, 42, 2, 2, 4)
+    assert a.shape == (2, 2, 4)
+    np.testing.assert_array_equal(a, global_batch_starts(s, 0, 42, 2, 2, 4))
+    assert not np.array_equal(a, global_batch_starts(s, 0, 43, 2, 2, 4))
+    # The global batch does not depend on how it is split across ranks.
+    np.testing.assert_array_equal(a.reshape(-1), global_batch_starts(s, 0, 42, 2, 1, 8).reshape(-1))
+
+
+def test_eval_windows_predict_every_target_once() -> None:
+    w = eval_windows(11, 4)
+    assert w == [(0, 4), (4, 4), (8, 2)]
+    assert sum(n for _, n in w) == 10
+    assert spaced_subset(w, 5) == [(0, 4), (4, 4)]
+    assert spaced_subset(eval_windows(101, 4), 3) == [(0, 4), (48, 4), (96, 4)]
+
+
+def test_gather_windows_and_target_bytes() -> None:
+    ids = np.arange(10, dtype=np.uint16)
+    nbytes = np.arange(10, dtype=np.uint32)
+    x, y = gather_windows(ids, np.array([2, 5]), 3)
+    np.testing.assert_array_equal(x, [[2, 3, 4], [5, 6, 7]])
+    np.testing.assert_array_equal(y, [[3, 4, 5], [6, 7, 8]])
+    assert window_target_bytes(nbytes, np.array([2, 5]), 3) == (3 + 4 + 5) + (6 + 7 + 8)
+
+
+class UniformModel(torch.nn.Module):
+    """Predicts every token with probability 1/V: NLL = ln V per target."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.vocab = vocab
+
+    def token_nll(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.full(y.shape, math.log(self.vocab))
+
+
+def test_evaluate_sums_exact_nats_and_bytes() -> None:
+    ids = np.zeros(23, dtype=np.uint16)
+    nbytes = np.array([0] + [2] * 22, dtype=np.uint32)
+    res = evaluate(UniformModel(16), ids, nbytes, eval_windows(23, 5), torch.device("cpu"), 2,
+                   contextlib.nullcontext)
+    assert res.targets == 22
+    assert res.bytes == 44
+    assert res.nats == pytest.approx(22 * math.log(16))
+    assert res.bpb == pytest.approx(22 * 4 / 44)  # 4 bits per token, 2 bytes per token
