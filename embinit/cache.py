@@ -1,0 +1,367 @@
+"""Token cache: each split as flat token ids plus the UTF-8 bytes each token accounts for.
+
+Per split, the stream is ``[EOD] doc1 [EOD] doc2 [EOD] ...``: it starts with EOD so that every
+real token and every document end is a prediction target. Two raw arrays are written side
+by side, read back with `np.memmap` (as in nanoGPT's ``train.bin``):
+
+- ``{split}.ids.bin``: token ids (uint16 when the vocabulary fits, else uint32);
+- ``{split}.nbytes.bin``: uint32 UTF-8 bytes attributed to each token (0 for EOD), summing
+  exactly to the split's text bytes, so bits per byte is comparable across tokenizers.
+
+An entry lives in ``<cache>/tokens/<key>/``; ``meta.json`` is written last and records each
+file's dtype, length and sha256 plus per-split statistics. An entry is complete iff its
+meta.json exists and every check passes; anything else is rebuilt, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
+
+from embinit.config import DataConfig, VocabConfig
+from embinit.corpus import Corpus, Document
+from embinit.metrics import N_SYMBOLS, SpellingModel
+from embinit.split import SPLITS, iter_split
+from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
+from embinit.tokenizer import oov_curve, tokenizer_key, word_counts
+
+log = logging.getLogger(__name__)
+
+# Bump when the stream layout, the byte attribution or meta.json changes.
+CACHE_FORMAT = 1
+OOV_CURVE_SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
+NBYTES_DTYPE = np.dtype(np.uint32)
+
+
+def ids_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)
+
+
+def token_byte_lengths(text: str, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
+    """UTF-8 bytes per token, summing exactly to ``len(text.encode())``.
+
+    Token i is charged the bytes from the end of token i-1 (the start of the text for i = 0)
+    to its own end, so the whitespace between tokens goes to the token after it and the last
+    token also takes any trailing bytes. ``offsets`` are character offsets (as HF tokenizers
+    report them); tokens sharing one character (a multi-byte character split across
+    byte-level tokens) charge it to the first of them and 0 to the rest.
+    """
+    if len(offsets) == 0:
+        raise ValueError("a text with no tokens has no token to charge its bytes to")
+    # Byte width of each character from its code point: 1/2/3/4 bytes below 0x80/0x800/0x10000.
+    cp = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    width = 1 + (cp >= 0x80).astype(np.int64) + (cp >= 0x800) + (cp >= 0x10000)
+    byte_pos = np.zeros(len(text) + 1, dtype=np.int64)  # byte offset of each character index
+    np.cumsum(width, out=byte_pos[1:])
+    char_ends = np.minimum(np.asarray(offsets, dtype=np.int64).reshape(-1, 2)[:, 1], len(text))
+    ends = byte_pos[char_ends]
+    ends[-1] = byte_pos[-1]
+    ends = np.maximum.accumulate(ends)  # repeated offsets charge 0, never a negative count
+    return np.diff(ends, prepend=0)
+
+
+@dataclass
+class SplitStats:
+    """Counts of one split's token stream; JSON-able with `dataclasses.asdict`."""
+
+    n_docs: int = 0
+    n_bytes: int = 0  # UTF-8 bytes of the documents' text (= nbytes.sum())
+    n_tokens: int = 0  # every stream token, EODs included
+    n_targets: int = 0  # n_tokens - 1: every token after the first is predicted
+    n_text_tokens: int = 0  # tokens of document text (not EOD); <unk> included
+    n_unk: int = 0
+    n_types: int = 0  # distinct surface strings (text[start:end]) of text tokens
+    n_unk_types: int = 0  # distinct surface strings that became <unk>
+    unk_bytes: int = 0  # UTF-8 bytes of <unk> surfaces, summed over occurrences
+    unk_spelling_nats: float = 0.0  # sum over <unk> occurrences of SpellingModel.cost(surface)
+
+
+def oov_rates(stats: SplitStats) -> dict[str, float]:
+    """Token, type and byte shares of <unk> (all 0.0 for byte-level BPE)."""
+    def ratio(a: float, b: float) -> float:
+        return float(a / b) if b else 0.0
+
+    return {
+        "token_rate": ratio(stats.n_unk, stats.n_text_tokens),
+        "type_rate": ratio(stats.n_unk_types, stats.n_types),
+        "unk_byte_share": ratio(stats.unk_bytes, stats.n_bytes),
+    }
+
+
+@dataclass
+class TokenSplit:
+    ids: np.ndarray  # read-only np.memmap
+    nbytes: np.ndarray  # read-only np.memmap
+    stats: SplitStats
+
+
+@dataclass
+class TokenCache:
+    key: str
+    dir: Path
+    vocab_size: int
+    eod_id: int
+    unk_id: int
+    reused: bool
+    splits: dict[str, TokenSplit]
+    word_oov_curve: list[dict[str, float]]
+    spelling_counts: np.ndarray = field(repr=False)  # 257 byte/end-of-word counts of train tokens
+
+    def train_token_counts(self) -> np.ndarray:
+        """How often each token id occurs in the train stream (length vocab_size)."""
+        ids = self.splits["train"].ids
+        counts = np.zeros(self.vocab_size, dtype=np.int64)
+        chunk = 1 << 24  # bincount widens to int64: chunk it so memory stays flat
+        for start in range(0, len(ids), chunk):
+            counts += np.bincount(ids[start:start + chunk], minlength=self.vocab_size)
+        return counts
+
+    def spelling_model(self) -> SpellingModel:
+        """The byte unigram model that prices <unk> (fitted on train token surfaces)."""
+        return SpellingModel.from_counts(self.spelling_counts)
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+class _ArrayWriter:
+    """Appends arrays to an open file, counting elements and hashing the bytes as they pass."""
+
+    def __init__(self, fh: IO[bytes], dtype: np.dtype) -> None:
+        self.fh, self.dtype, self.length = fh, dtype, 0
+        self.sha = hashlib.sha256()
+
+    def write(self, array: np.ndarray) -> None:
+        blob = np.ascontiguousarray(array, dtype=self.dtype).tobytes()
+        self.fh.write(blob)
+        self.sha.update(blob)
+        self.length += array.size
+
+    def meta(self) -> dict[str, Any]:
+        return {"dtype": self.dtype.name, "length": self.length, "sha256": self.sha.hexdigest()}
+
+
+class _SplitAccumulator:
+    """Running statistics of one split; <unk> surfaces are kept as counts to price them later."""
+
+    def __init__(self) -> None:
+        self.stats = SplitStats()
+        self.types: set[str] = set()
+        self.unk_surfaces: Counter[str] = Counter()
+
+    def add(self, text: str, ids: np.ndarray, surfaces: list[str], unk_id: int) -> None:
+        s = self.stats
+        s.n_docs += 1
+        s.n_bytes += len(text.encode("utf-8"))
+        s.n_text_tokens += len(ids)
+        self.types.update(surfaces)
+        for i in np.flatnonzero(ids == unk_id):
+            self.unk_surfaces[surfaces[i]] += 1
+
+    def finish(self, spelling: SpellingModel | None) -> SplitStats:
+        s = self.stats
+        s.n_tokens = s.n_text_tokens + s.n_docs + 1  # one EOD before each document, one at the end
+        s.n_targets = s.n_tokens - 1
+        s.n_unk = sum(self.unk_surfaces.values())
+        s.n_types = len(self.types)
+        s.n_unk_types = len(self.unk_surfaces)
+        s.unk_bytes = sum(len(w.encode("utf-8")) * c for w, c in self.unk_surfaces.items())
+        if spelling is not None:
+            s.unk_spelling_nats = float(sum(spelling.cost(w) * c
+                                            for w, c in self.unk_surfaces.items()))
+        return s
+
+
+def _batched(docs: Iterable[Document], n: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _encode_split(
+    corpus: Corpus, split: str, data_cfg: DataConfig, tokenizer: Tokenizer, *, eod_id: int,
+    unk_id: int, dtype: np.dtype, out_dir: Path, batch_size: int,
+    spelling_counts: np.ndarray | None, words: Counter[str] | None,
+) -> tuple[_SplitAccumulator, dict[str, dict[str, Any]]]:
+    """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
+
+    Also accumulates the spelling counts (train) and the word counts for the OOV curve, so
+    the corpus is read once per split.
+    """
+    acc = _SplitAccumulator()
+    eod = np.array([eod_id], dtype=dtype)
+    zero = np.zeros(1, dtype=NBYTES_DTYPE)
+    t0 = time.perf_counter()
+    with atomic_open(out_dir / f"{split}.ids.bin") as f_ids, \
+            atomic_open(out_dir / f"{split}.nbytes.bin") as f_nb, \
+            tqdm(desc=f"tokenize {split}", unit="B", unit_scale=True, disable=None,
+                 leave=False) as bar:
+        w_ids, w_nb = _ArrayWriter(f_ids, dtype), _ArrayWriter(f_nb, NBYTES_DTYPE)
+        w_ids.write(eod)
+        w_nb.write(zero)
+        for batch in _batched(iter_split(corpus, split, data_cfg), batch_size):
+            texts = [d.text for d in batch]
+            # Encoding runs in parallel in Rust; only the bookkeeping below is Python.
+            encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
+            id_parts: list[np.ndarray] = []
+            nb_parts: list[np.ndarray] = []
+            batch_bytes = 0
+            for doc, text, enc in zip(batch, texts, encodings, strict=True):
+                if not enc.ids:
+                    raise ValueError(f"document {doc.doc_id!r} tokenized to nothing")
+                ids = np.asarray(enc.ids, dtype=dtype)
+                nbytes = token_byte_lengths(text, enc.offsets)
+                surfaces = [text[a:b] for a, b in enc.offsets]
+                acc.add(text, ids, surfaces, unk_id)
+                if spelling_counts is not None:
+                    # Byte counts of all surfaces at once equal the per-word sum SpellingModel.fit
+                    # computes; plus one end-of-word symbol per token.
+                    blob = np.frombuffer("".join(surfaces).encode("utf-8"), dtype=np.uint8)
+                    spelling_counts[:256] += np.bincount(blob, minlength=256)
+                    spelling_counts[256] += len(surfaces)
+                id_parts += [ids, eod]
+                nb_parts += [nbytes, zero]
+                batch_bytes += int(nbytes.sum())
+            if words is not None:
+                words.update(word_counts(texts))
+            w_ids.write(np.concatenate(id_parts))
+            w_nb.write(np.concatenate(nb_parts))
+            bar.update(batch_bytes)
+    seconds = time.perf_counter() - t0
+    s = acc.stats
+    log.info("tokenized %s: %d docs, %.2f MB -> %d tokens in %.1fs (%.2f MB/s)", split, s.n_docs,
+             s.n_bytes / 1e6, s.n_text_tokens + s.n_docs + 1, seconds,
+             s.n_bytes / 1e6 / max(seconds, 1e-9))
+    files = {f"{split}.ids.bin": w_ids.meta(), f"{split}.nbytes.bin": w_nb.meta()}
+    return acc, files
+
+
+def _build(
+    corpus: Corpus, data_cfg: DataConfig, vocab_cfg: VocabConfig, tokenizer: Tokenizer,
+    tokenizer_path: Path, key: str, out_dir: Path, batch_size: int,
+) -> dict[str, Any]:
+    vocab_size = tokenizer.get_vocab_size()
+    eod_id = tokenizer.token_to_id(vocab_cfg.eod_token)
+    unk_id = tokenizer.token_to_id(vocab_cfg.unk_token)
+    if eod_id is None or unk_id is None:
+        raise ValueError(f"tokenizer {tokenizer_path} lacks {vocab_cfg.eod_token} or "
+                         f"{vocab_cfg.unk_token}")
+    dtype = ids_dtype(vocab_size)
+    spelling_counts = np.zeros(N_SYMBOLS, dtype=np.int64)
+    word_tallies = {"train": Counter[str](), "val": Counter[str]()}
+    accs: dict[str, _SplitAccumulator] = {}
+    files: dict[str, dict[str, Any]] = {}
+    t0 = time.perf_counter()
+    for split in SPLITS:  # train first: the spelling model is fitted on it
+        accs[split], split_files = _encode_split(
+            corpus, split, data_cfg, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype,
+            out_dir=out_dir, batch_size=batch_size,
+            spelling_counts=spelling_counts if split == "train" else None,
+            words=word_tallies.get(split))
+        files.update(split_files)
+    spelling = SpellingModel.from_counts(spelling_counts)
+    stats = {split: asdict(acc.finish(spelling)) for split, acc in accs.items()}
+    total = sum(s["n_bytes"] for s in stats.values())
+    seconds = time.perf_counter() - t0
+    log.info("token cache built: %.2f MB in %.1fs (%.2f MB/s overall)", total / 1e6, seconds,
+             total / 1e6 / max(seconds, 1e-9))
+    return {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "corpus_fingerprint": corpus.fingerprint(),
+        "tokenizer_path": str(tokenizer_path),
+        "tokenizer_sha256": file_sha256(tokenizer_path),
+        "vocab_size": vocab_size,
+        "eod_id": eod_id,
+        "unk_id": unk_id,
+        "files": files,
+        "splits": stats,
+        "spelling_counts": [int(c) for c in spelling_counts],
+        "word_oov_curve": oov_curve(word_tallies["train"], word_tallies["val"], OOV_CURVE_SIZES),
+    }
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def _open(meta: dict[str, Any], out_dir: Path, reused: bool) -> TokenCache:
+    splits = {}
+    for split in SPLITS:
+        arrays = []
+        for kind in ("ids", "nbytes"):
+            f = meta["files"][f"{split}.{kind}.bin"]
+            arrays.append(np.memmap(out_dir / f"{split}.{kind}.bin", dtype=np.dtype(f["dtype"]),
+                                    mode="r", shape=(int(f["length"]),)))
+        splits[split] = TokenSplit(arrays[0], arrays[1], SplitStats(**meta["splits"][split]))
+    return TokenCache(
+        key=meta["key"], dir=out_dir, vocab_size=int(meta["vocab_size"]),
+        eod_id=int(meta["eod_id"]), unk_id=int(meta["unk_id"]), reused=reused, splits=splits,
+        word_oov_curve=meta["word_oov_curve"],
+        spelling_counts=np.asarray(meta["spelling_counts"], dtype=np.int64))
+
+
+def _verify(meta: dict[str, Any], out_dir: Path, key: str, tokenizer_sha: str) -> str | None:
+    """Why the entry cannot be used, or None if every check passes."""
+    if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
+        return "format or key mismatch"
+    if meta.get("tokenizer_sha256") != tokenizer_sha:
+        return "it was built with a different tokenizer.json"
+    for split in SPLITS:
+        for kind in ("ids", "nbytes"):
+            name = f"{split}.{kind}.bin"
+            f = meta["files"][name]
+            path = out_dir / name
+            if not path.exists():
+                return f"{name} is missing"
+            if path.stat().st_size != int(f["length"]) * np.dtype(f["dtype"]).itemsize:
+                return f"{name} has the wrong size"
+            if file_sha256(path) != f["sha256"]:
+                return f"{name} fails its sha256 check"
+    return None
+
+
+def build_or_load_token_cache(
+    corpus: Corpus, data_cfg: DataConfig, vocab_cfg: VocabConfig, tokenizer: Tokenizer,
+    tokenizer_path: Path, cache_root: Path, batch_size: int = 256,
+) -> TokenCache:
+    """The verified token cache of (corpus, split, tokenizer), building it if needed."""
+    key = stable_hash({"tokenizer": tokenizer_key(corpus.fingerprint(), data_cfg, vocab_cfg),
+                       "format": CACHE_FORMAT})
+    out_dir = Path(cache_root) / "tokens" / key
+    meta_path = out_dir / "meta.json"
+    tokenizer_sha = file_sha256(tokenizer_path)
+    if meta_path.exists():
+        try:
+            meta = read_json(meta_path)
+            problem = _verify(meta, out_dir, key, tokenizer_sha)
+            if problem is None:
+                cache = _open(meta, out_dir, reused=True)
+                log.info("reusing cached token arrays %s", out_dir)
+                return cache
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            problem = f"meta.json is unreadable ({e})"
+        log.warning("token cache %s is unusable: %s; rebuilding", out_dir, problem)
+        meta_path.unlink(missing_ok=True)  # no stale completeness marker during the rebuild
+    elif out_dir.exists() and any(out_dir.iterdir()):
+        log.warning("token cache %s has no meta.json (an interrupted build); rebuilding", out_dir)
+    log.info("building token arrays %s", out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = _build(corpus, data_cfg, vocab_cfg, tokenizer, Path(tokenizer_path), key, out_dir,
+                  batch_size)
+    atomic_write_json(meta_path, meta)  # last: its presence marks the entry complete
+    return _open(meta, out_dir, reused=False)
