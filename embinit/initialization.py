@@ -1,0 +1,201 @@
+"""Initial token-embedding matrices: scratch, or static vectors mapped into the model.
+
+Pure functions of (vocabulary, vectors, config, seed); no I/O. The rule for a
+vector-initialized arm:
+
+1. Every row is first drawn N(0, fallback_std) (fallback_std defaults to init.std),
+   from the same generator and in the same order as `scratch_matrix`. So with equal
+   seeds and fallback_std == std, the rows that get no vector are exactly the rows the
+   scratch arm of the same vocabulary starts with (a paired comparison).
+2. A vocabulary entry is covered if the vectors contain the exact token, or else (with
+   init.lowercase_fallback) its lowercase form.
+3. A covered row is ``vector @ P * scale``: P maps the vector dimension to d_model
+   (see `projection_matrix`), and ``scale`` makes the per-element standard deviation of
+   all covered rows equal init.std, the scale of the scratch init (init.rescale=std).
+   Only the magnitude changes; directions and relative norms are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from embinit.config import InitConfig
+from embinit.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
+
+def scratch_matrix(vocab_size: int, d_model: int, std: float, rng: np.random.Generator) -> np.ndarray:
+    """A (vocab_size x d_model) float32 matrix with entries N(0, std)."""
+    return (rng.standard_normal((vocab_size, d_model)) * std).astype(np.float32)
+
+
+def projection_matrix(
+    in_dim: int, out_dim: int, kind: str, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Matrix P (in_dim x out_dim, float64) mapping a vector x to x @ P; None = identity.
+
+    - "none": only valid when the dimensions agree (returns None).
+    - "orthogonal": random semi-orthogonal matrix, the Q factor of a Gaussian matrix
+      (signs fixed so it is uniformly (Haar) distributed). in_dim <= out_dim: orthonormal
+      rows, so x @ P preserves norms and inner products exactly. in_dim > out_dim:
+      orthonormal columns (a random orthogonal projection onto out_dim directions).
+    - "pad": [I | 0], i.e. the vector followed by zeros (in_dim <= out_dim only).
+
+    With in_dim == out_dim every kind returns None: any orthogonal P would preserve all
+    inner products anyway, and the identity keeps a row equal to the vector times the
+    scale, which is easier to check.
+    """
+    if kind not in ("none", "orthogonal", "pad"):
+        raise ConfigError(f"init.projection={kind!r} is unknown; choose none | orthogonal | pad")
+    if in_dim == out_dim:
+        return None
+    if kind == "none":
+        raise ConfigError(
+            f"the vectors have dimension {in_dim} but model.d_model is {out_dim}; set "
+            f"init.projection=orthogonal (or pad), or init.dim={out_dim} when training Word2Vec"
+        )
+    if kind == "pad":
+        if in_dim > out_dim:
+            raise ConfigError(
+                f"init.projection=pad cannot shrink vectors of dimension {in_dim} to "
+                f"model.d_model={out_dim}; use init.projection=orthogonal"
+            )
+        return np.eye(in_dim, out_dim, dtype=np.float64)
+    big, small = max(in_dim, out_dim), min(in_dim, out_dim)
+    q, r = np.linalg.qr(rng.standard_normal((big, small)))  # q: big x small, orthonormal columns
+    # QR's sign convention is not unique; multiplying by sign(diag(R)) makes Q Haar-random.
+    q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
+    return q.T if in_dim < out_dim else q
+
+
+def rescale_factor(vectors: np.ndarray, target_std: float) -> float:
+    """target_std / std(all entries): covered rows scaled to the scratch init's std.
+
+    The standard deviation is taken over every element of every covered (projected)
+    row together (population std, ddof=0), so relative norms between tokens are kept.
+    """
+    std = float(np.std(vectors, dtype=np.float64)) if vectors.size else 0.0
+    if not std > 0.0:
+        raise DataError(
+            "the embedding vectors have zero variance (all entries equal), so they cannot be "
+            "rescaled to init.std; check the vectors file or use init.rescale=none"
+        )
+    return target_std / std
+
+
+@dataclass
+class InitResult:
+    """An initial token-embedding matrix and how it was made."""
+
+    matrix: np.ndarray  # (V x d_model) float32
+    from_vectors: np.ndarray  # (V,) bool: row came from a vector
+    coverage_types: float | None  # covered vocabulary entries / V (None for scratch)
+    coverage_tokens: float | None  # share of training tokens whose type is covered
+    scale: float | None  # factor applied to covered rows (None for scratch)
+    n_covered: int
+    n_lowercase_hits: int  # covered only through the lowercase fallback
+
+
+def vector_init(
+    vocab: list[str],
+    kv: KeyedVectors,
+    d_model: int,
+    cfg: InitConfig,
+    rng: np.random.Generator,
+    token_counts: np.ndarray | None = None,
+) -> InitResult:
+    """Token-embedding matrix from static vectors (see the module docstring for the rule).
+
+    Draw order from `rng`: the full fallback matrix first, then the projection.
+    ``token_counts[i]`` is the training-token count of vocabulary entry i; with it,
+    coverage_tokens = counts of covered entries / all counts.
+    """
+    V = len(vocab)
+    if token_counts is not None and np.shape(token_counts) != (V,):
+        raise ValueError(f"token_counts has shape {np.shape(token_counts)}, expected ({V},)")
+    fallback_std = cfg.std if cfg.fallback_std is None else cfg.fallback_std
+    matrix = scratch_matrix(V, d_model, fallback_std, rng)
+    proj = projection_matrix(kv.vector_size, d_model, cfg.projection, rng)
+
+    key_to_index = kv.key_to_index
+    rows: list[int] = []
+    sources: list[int] = []
+    n_lower = 0
+    for i, token in enumerate(vocab):
+        j = key_to_index.get(token)
+        if j is None and cfg.lowercase_fallback:
+            lower = token.lower()
+            if lower != token:
+                j = key_to_index.get(lower)
+                n_lower += j is not None
+        if j is not None:
+            rows.append(i)
+            sources.append(j)
+
+    n_cov = len(rows)
+    coverage_types = n_cov / V if V else 0.0
+    if coverage_types < cfg.min_coverage:
+        raise DataError(
+            f"only {n_cov} of {V} vocabulary types ({coverage_types:.2%}) have a vector "
+            f"(init.min_coverage={cfg.min_coverage}); the vectors do not match this "
+            "tokenization: try init.lowercase_fallback=true, a vectors file built for this "
+            "vocabulary (init.vectors_path=...), or a lower init.min_coverage"
+        )
+
+    from_vectors = np.zeros(V, dtype=bool)
+    scale: float | None = None
+    if n_cov:
+        covered = np.asarray(kv.vectors[sources], dtype=np.float64)
+        if proj is not None:
+            covered = covered @ proj
+        scale = rescale_factor(covered, cfg.std) if cfg.rescale == "std" else 1.0
+        matrix[rows] = (covered * scale).astype(np.float32)
+        from_vectors[rows] = True
+
+    coverage_tokens = None
+    if token_counts is not None:
+        counts = np.asarray(token_counts, dtype=np.float64)
+        total = float(counts.sum())
+        coverage_tokens = float(counts[from_vectors].sum()) / total if total else 0.0
+    return InitResult(
+        matrix=matrix,
+        from_vectors=from_vectors,
+        coverage_types=coverage_types,
+        coverage_tokens=coverage_tokens,
+        scale=scale,
+        n_covered=n_cov,
+        n_lowercase_hits=int(n_lower),
+    )
+
+
+def init_matrix(
+    vocab: list[str],
+    d_model: int,
+    cfg: InitConfig,
+    seed: int,
+    kv: KeyedVectors | None = None,
+    token_counts: np.ndarray | None = None,
+) -> InitResult:
+    """The initial token-embedding matrix of an arm, reproducible from `seed`."""
+    rng = np.random.default_rng(seed)
+    if cfg.name == "scratch":
+        V = len(vocab)
+        return InitResult(
+            matrix=scratch_matrix(V, d_model, cfg.std, rng),
+            from_vectors=np.zeros(V, dtype=bool),
+            coverage_types=None,
+            coverage_tokens=None,
+            scale=None,
+            n_covered=0,
+            n_lowercase_hits=0,
+        )
+    if cfg.name in ("word2vec", "glove"):
+        if kv is None:
+            raise ValueError(f"init.name={cfg.name!r} needs the vectors (kv) to be passed in")
+        return vector_init(vocab, kv, d_model, cfg, rng, token_counts)
+    raise ConfigError(f"init={cfg.name!r} is unknown; choose one of scratch | word2vec | glove")

@@ -1,0 +1,202 @@
+"""Decoder-only GPT (nanoGPT-style), identical for every arm.
+
+Classes appear in the order data flows: attention, MLP, the pre-LN block that combines
+them, then the full model. The arm changes only the initial token-embedding matrix,
+which `GPT.set_token_embedding` copies in after the standard GPT-2 initialization.
+The closed-form parameter count lives in `embinit.params` and is tested against
+`GPT.num_params`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from embinit.config import ModelConfig
+
+INIT_STD = 0.02  # GPT-2's std for every Linear and Embedding weight
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention; each position attends only to itself and the past."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        if cfg.d_model % cfg.n_head != 0:
+            raise ValueError(f"d_model={cfg.d_model} is not divisible by n_head={cfg.n_head}")
+        self.n_head = cfg.n_head
+        self.d_model = cfg.d_model
+        self.dropout = cfg.dropout
+        # One fused matmul produces queries, keys and values for all heads.
+        self.c_attn = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
+        self.c_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(self.d_model, dim=2)
+        # (B, T, C) -> (B, n_head, T, head_dim)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        y = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+        )
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward: d -> 4d -> d with GELU."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(cfg.d_model, 4 * cfg.d_model, bias=cfg.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """Token + learned position embeddings, `n_layer` blocks, final LayerNorm, LM head."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+        self.cfg = cfg
+        self.vocab_size = vocab_size
+        self.block_size = cfg.block_size
+        self.wte = nn.Embedding(vocab_size, cfg.d_model)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.lm_head = nn.Linear(cfg.d_model, vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            # One Parameter serves as input embedding and output projection, so an init
+            # matrix copied into wte also initializes the head.
+            self.lm_head.weight = self.wte.weight
+
+        self.apply(self._init_weights)
+        # GPT-2: scale the projections that write into the residual stream by
+        # 1/sqrt(2 * n_layer) so the stream's variance does not grow with depth
+        # (two residual additions per block).
+        resid_std = INIT_STD / math.sqrt(2 * cfg.n_layer)
+        for block in self.blocks:
+            nn.init.normal_(block.attn.c_proj.weight, mean=0.0, std=resid_std)
+            nn.init.normal_(block.mlp.c_proj.weight, mean=0.0, std=resid_std)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        # LayerNorm keeps torch's default: weight 1, bias 0.
+
+    def set_token_embedding(self, matrix: torch.Tensor | np.ndarray) -> None:
+        """Copy an init matrix (vocab_size x d_model) into wte (and the tied head)."""
+        # torch.tensor copies, so a read-only memmap or a caller's array is never aliased.
+        m = torch.tensor(matrix) if isinstance(matrix, np.ndarray) else matrix
+        expected = tuple(self.wte.weight.shape)
+        if tuple(m.shape) != expected:
+            raise ValueError(
+                f"token-embedding matrix has shape {tuple(m.shape)} but the model's wte is "
+                f"{expected} (vocab_size x d_model)"
+            )
+        with torch.no_grad():
+            self.wte.weight.copy_(m.to(dtype=self.wte.weight.dtype, device=self.wte.weight.device))
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits for every position (B, T, V); loss = mean cross-entropy in nats if targets."""
+        logits = self._logits(idx)
+        if targets is None:
+            return logits, None
+        # Float32 cross-entropy even under bf16 autocast: the loss is a measurement.
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+        return logits, loss
+
+    def token_nll(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-token negative log-likelihood (nats, float32, shape of targets).
+
+        The evaluator sums these to get exact total nats, hence bits per byte, without
+        the rounding of averaging per batch.
+        """
+        logits = self._logits(idx)
+        nll = F.cross_entropy(
+            logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction="none"
+        )
+        return nll.view(targets.shape)
+
+    def _logits(self, idx: torch.Tensor) -> torch.Tensor:
+        seq_len = idx.shape[1]
+        if seq_len > self.block_size:
+            raise ValueError(
+                f"sequence length {seq_len} exceeds the model's block_size {self.block_size}; "
+                f"feed windows of at most {self.block_size} tokens"
+            )
+        pos = torch.arange(seq_len, device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(pos))
+        for block in self.blocks:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+    def num_params(self) -> int:
+        """Number of unique parameters (a tied head is counted once)."""
+        # Module.parameters() already yields a shared Parameter only once.
+        return sum(p.numel() for p in self.parameters())
+
+    def configure_optimizer(
+        self,
+        weight_decay: float,
+        lr: float,
+        betas: tuple[float, float],
+        device_type: str,
+    ) -> torch.optim.AdamW:
+        """AdamW with weight decay on Linear weight matrices only.
+
+        Embeddings (wte, wpe, and so a tied head), LayerNorm weights and all biases are
+        not decayed: decay would pull an informative init toward zero and norms/biases
+        are not matrices. Each parameter appears in exactly one group.
+        """
+        embedding_ids = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)}
+        linear_weight_ids = {id(m.weight) for m in self.modules() if isinstance(m, nn.Linear)}
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
+        for p in self.parameters():  # deduplicated, so a tied weight is seen once
+            if not p.requires_grad:
+                continue
+            if id(p) in linear_weight_ids and id(p) not in embedding_ids:
+                decay.append(p)
+            else:
+                no_decay.append(p)
+        groups = [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device_type == "cuda")

