@@ -24,6 +24,8 @@ log = logging.getLogger("embinit")
 def main(cfg: DictConfig) -> None:
     from embinit.pipeline import run
 
+    # gensim logs every Word2Vec epoch at INFO; keep the run log readable.
+    logging.getLogger("gensim").setLevel(logging.WARNING)
     try:
         run(cfg, HydraConfig.get().runtime.output_dir)
     except EmbinitError as e:
