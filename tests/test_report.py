@@ -1,0 +1,270 @@
+"""report: the CLI on fabricated run records, and the pieces it is built from."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from embinit import report as R
+from tests.test_analysis import write_run, write_study
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = (
+    "val_bpb_vs_bytes.png",
+    "val_bpb_vs_steps.png",
+    "train_loss_vs_steps.png",
+    "final_bpb.png",
+    "params.png",
+    "oov.png",
+)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One fabricated study and its report, shared by the tests that only read them."""
+    tmp_path = tmp_path_factory.mktemp("built")
+    study = write_study(tmp_path / "experiments")
+    out = tmp_path / "results" / "arms"
+    assert R.main([str(study), "--out", str(out)]) == 0
+    return study, out
+
+
+def test_cli_writes_every_file(built: tuple[Path, Path]) -> None:
+    _, out = built
+    for name in ("report.md", "report.html", "summary.csv", "runs.csv"):
+        assert (out / name).is_file(), name
+    for fig in FIGURES:
+        assert (out / "figures" / fig).read_bytes().startswith(PNG_MAGIC), fig
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_every_image_in_report_md_exists(built: tuple[Path, Path]) -> None:
+    _, out = built
+    md = (out / "report.md").read_text()
+    images = R.markdown_images(md)
+    assert sorted(Path(p).name for p in images) == sorted(FIGURES)
+    for rel in images:
+        assert not rel.startswith(("/", "http")), rel  # relative links render on GitHub
+        assert (out / rel).is_file(), rel
+
+
+def test_report_md_order_and_content(built: tuple[Path, Path]) -> None:
+    _, out = built
+    md = (out / "report.md").read_text()
+    headings = re.findall(r"^## (.+)$", md, flags=re.M)
+    assert headings == [
+        "Verdicts",
+        "Headline: bits per byte",
+        "OOV-adjusted bits per byte",
+        "Figures",
+        "Parameters",
+        "Out-of-vocabulary",
+        "Throughput",
+        "Incomplete and diverged runs",
+        "Configuration",
+        "Software versions",
+    ]
+    assert md.startswith("# embinit report: arms\n")
+    assert "- Lowest val bpb: word+scratch (1.160" in md
+    assert "word+word2vec vs bpe+scratch: +0.100 bpb [95% CI +0.075, +0.125], p=0.003" in md
+    assert "NOT comparable across tokenizers" in md
+    assert "bpb_adj = (Σ_t nats_t + Σ_{t : target_t = <unk>} cost(w_t)) / (ln 2 · bytes)" in md
+    assert "| word+scratch | 2 | diverged | 120 | word+scratch/seed2 |" in md
+    assert "| word+word2vec | 3 | missing | — | word+word2vec/seed3 |" in md
+    assert "| bpe+scratch | 3 | 1.210 [1.185, 1.235] |" in md
+    assert "124,242,432" in md  # gpt2_small with a tied 50,000-word vocabulary
+    assert "\nseed:" not in md and "Varies with the seed: `init.seed`, `seed`." in md
+    assert "| torch | 2.13.0 |" in md
+    # `<unk>` outside code spans is escaped so GitHub does not swallow it as a tag.
+    assert "val `<unk>` token rate" in md and "<unk> by" not in md.replace("`<unk>`", "")
+
+
+def test_report_html_is_self_contained(built: tuple[Path, Path]) -> None:
+    _, out = built
+    page = (out / "report.html").read_text()
+    srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', page)
+    assert len(srcs) == len(FIGURES)
+    assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r"\b(?:src|href)\s*=\s*[\"'](?!data:)", page)
+    assert "<link" not in page and "<script" not in page and "url(" not in page
+    assert "http://" not in page and "https://" not in page
+    assert "<code>&lt;unk&gt;</code>" in page
+    assert "<table>" in page and "Lowest val bpb: word+scratch" in page
+
+
+def test_csvs(built: tuple[Path, Path]) -> None:
+    _, out = built
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["arm"]) == ["bpe+scratch", "word+scratch", "word+word2vec"]
+    assert summary["val_bpb_mean"].tolist() == pytest.approx([1.21, 1.16, 1.31], abs=1e-12)
+    for col in (
+        "val_bpb_lo",
+        "val_bpb_hi",
+        "test_bpb_oov_adjusted_mean",
+        "val_bpb_diff",
+        "val_bpb_p",
+    ):
+        assert col in summary.columns
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 10
+    assert set(runs["status"]) == {"completed", "diverged", "missing"}
+
+
+def test_second_build_is_byte_identical(built: tuple[Path, Path], tmp_path: Path) -> None:
+    study, out = built
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert R.main([str(study), "--out", str(out)]) == 0
+    second = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert first.keys() == second.keys()
+    for name in ("summary.csv", "runs.csv", "report.md", "report.html"):
+        assert first[Path(name)] == second[Path(name)], name
+
+
+def test_default_out_dir_is_results_study_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = write_study(tmp_path / "experiments", name="mystudy")
+    monkeypatch.chdir(tmp_path)
+    assert R.main([str(study)]) == 0
+    assert (tmp_path / "results" / "mystudy" / "report.md").is_file()
+
+
+def test_empty_study_exits_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = tmp_path / "experiments" / "empty"
+    study.mkdir(parents=True)
+    out = tmp_path / "results" / "empty"
+    assert R.main([str(study), "--out", str(out)]) == 2
+    assert "no completed runs" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_study_without_completed_runs_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = tmp_path / "s"
+    write_run(study, "bpe+scratch", 0, "diverged")
+    write_run(study, "bpe+scratch", 1, None)
+    out = tmp_path / "out"
+    assert R.main([str(study), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "2 run directories (1 diverged, 1 missing)" in err
+    assert not out.exists()
+
+
+def test_missing_study_dir_and_unknown_reference_exit_2(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    study, _ = built
+    assert R.main([str(tmp_path / "nope"), "--out", str(tmp_path / "o1")]) == 2
+    assert R.main([str(study), "--reference", "nope", "--out", str(tmp_path / "o2")]) == 2
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_reference_override(built: tuple[Path, Path], tmp_path: Path) -> None:
+    study, _ = built
+    rep = R.build_report(R.load_study(study), "word+word2vec")
+    assert rep.reference_arm == "word+word2vec"
+    assert list(rep.summary["arm"])[0] == "word+word2vec"
+    md = rep.files["report.md"].decode()
+    assert "bpe+scratch vs word+word2vec: -0.100 bpb" in md
+
+
+def test_module_entry_point(built: tuple[Path, Path], tmp_path: Path) -> None:
+    study, _ = built
+    out = tmp_path / "cli_out"
+    res = subprocess.run(
+        [sys.executable, "-m", "embinit.report", str(study), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (out / "report.html").is_file()
+    empty = tmp_path / "empty_study"
+    empty.mkdir()
+    res = subprocess.run(
+        [sys.executable, "-m", "embinit.report", str(empty), "--out", str(tmp_path / "x")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2 and "error" in res.stderr and not (tmp_path / "x").exists()
+
+
+def test_renderers_escape_and_align() -> None:
+    blocks = [
+        R.Heading(1, "t"),
+        R.Para("a <b> `c<d>` p<0.05"),
+        R.Table(["x", "y|z"], [["1", "2"]], align="lr"),
+        R.Code("<raw>"),
+    ]
+    md = R.render_markdown(blocks)
+    assert "a &lt;b> `c<d>` p<0.05" in md
+    assert "| x | y\\|z |\n| :--- | ---: |\n| 1 | 2 |" in md
+    assert "```\n<raw>\n```" in md
+    page = R.render_html(blocks, "t")
+    assert "a &lt;b&gt; <code>c&lt;d&gt;</code> p&lt;0.05" in page
+    assert '<td class="r">2</td>' in page and "&lt;raw&gt;" in page
+
+
+def _png_is_blank(data: bytes) -> bool:
+    """True when a PNG (8-bit RGB/RGBA, non-interlaced) has a single colour."""
+    assert data.startswith(PNG_MAGIC)
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    assert header is not None
+    width, _, depth, colour, *_ = header
+    assert depth == 8 and colour in (2, 6)
+    raw = zlib.decompress(idat)
+    bpp = 3 if colour == 2 else 4
+    stride = width * bpp + 1
+    rows = [raw[i : i + stride] for i in range(0, len(raw), stride)]
+    # Filter bytes make raw rows hard to compare; a blank page compresses to a few distinct rows.
+    return len(set(rows)) <= 3
+
+
+@pytest.mark.skipif(
+    not (shutil.which("chromium") or shutil.which("chromium-browser")),
+    reason="chromium is not installed",
+)
+def test_report_html_renders_headless(built: tuple[Path, Path], tmp_path: Path) -> None:
+    _, out = built
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    shot = tmp_path / "shot.png"
+    res = subprocess.run(
+        [
+            str(browser),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1200,2400",
+            f"--screenshot={shot}",
+            (out / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shot.is_file(), res.stderr
+    assert not _png_is_blank(shot.read_bytes())
