@@ -37,7 +37,14 @@ DIVERGED = "diverged"
 MISSING = "missing"  # a run directory without summary.json: unfinished or killed
 UNREADABLE = "unreadable"  # a summary.json that is not valid JSON
 
-HEADLINE_METRICS = ("val_bpb", "test_bpb", "val_bpb_oov_adjusted", "test_bpb_oov_adjusted")
+HEADLINE_METRICS = (
+    "val_bpb",
+    "test_bpb",
+    "val_bpb_oov_adjusted",
+    "test_bpb_oov_adjusted",
+    "val_bpb_lossless",
+    "test_bpb_lossless",
+)
 PARAM_KEYS = ("total", "embedding", "output_head", "position", "non_embedding", "body")
 CURVE_COLUMNS = (
     "arm",
@@ -696,6 +703,8 @@ _METRIC_LABELS = {
     "test_bpb": "test bpb",
     "val_bpb_oov_adjusted": "OOV-adjusted val bpb",
     "test_bpb_oov_adjusted": "OOV-adjusted test bpb",
+    "val_bpb_lossless": "lossless val bpb",
+    "test_bpb_lossless": "lossless test bpb",
 }
 
 
@@ -704,7 +713,7 @@ def verdicts(
     reference_arm: str,
     confidence: float = 0.95,
     digits: int = 3,
-    compare: Sequence[str] = ("val_bpb", "val_bpb_oov_adjusted"),
+    compare: Sequence[str] = ("val_bpb", "val_bpb_oov_adjusted", "val_bpb_lossless"),
 ) -> list[str]:
     """Sentences stating what the numbers show, generated from an ``arm_summary`` table.
 
@@ -765,6 +774,8 @@ _DIFF_UNITS = {
     "test_bpb": "test bpb",
     "val_bpb_oov_adjusted": "OOV-adjusted bpb",
     "test_bpb_oov_adjusted": "OOV-adjusted test bpb",
+    "val_bpb_lossless": "lossless bpb",
+    "test_bpb_lossless": "lossless test bpb",
 }
 
 

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from embinit.config import DataConfig, VocabConfig
 from embinit.corpus import Corpus, Document
-from embinit.metrics import N_SYMBOLS, SpellingModel
+from embinit.metrics import N_SYMBOLS, LayoutModel, SpellingModel, layout_events
 from embinit.split import SPLITS, iter_split
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
 from embinit.tokenizer import oov_curve, tokenizer_key, word_counts
@@ -38,7 +38,7 @@ from embinit.tokenizer import oov_curve, tokenizer_key, word_counts
 log = logging.getLogger(__name__)
 
 # Bump when the stream layout, the byte attribution or meta.json changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 OOV_CURVE_SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 NBYTES_DTYPE = np.dtype(np.uint32)
 
@@ -84,6 +84,8 @@ class SplitStats:
     n_unk_types: int = 0  # distinct surface strings that became <unk>
     unk_bytes: int = 0  # UTF-8 bytes of <unk> surfaces, summed over occurrences
     unk_spelling_nats: float = 0.0  # sum over <unk> occurrences of SpellingModel.cost(surface)
+    n_gaps: int = 0  # word-level only: gaps around tokens (whitespace the tokens do not carry)
+    layout_nats: float = 0.0  # word-level only: sum of LayoutModel.cost over those gaps
 
 
 def oov_rates(stats: SplitStats) -> dict[str, float]:
@@ -154,12 +156,15 @@ class _ArrayWriter:
 class _SplitAccumulator:
     """Running statistics of one split; <unk> surfaces are kept as counts to price them later."""
 
-    def __init__(self) -> None:
+    def __init__(self, track_layout: bool) -> None:
         self.stats = SplitStats()
         self.types: set[str] = set()
         self.unk_surfaces: Counter[str] = Counter()
+        # Word-level tokens drop the text between them; count those gaps to price them later.
+        self.layout: Counter[tuple[str, str]] | None = Counter() if track_layout else None
 
-    def add(self, text: str, ids: np.ndarray, surfaces: list[str], unk_id: int) -> None:
+    def add(self, text: str, ids: np.ndarray, offsets: list[tuple[int, int]],
+            surfaces: list[str], unk_id: int) -> None:
         s = self.stats
         s.n_docs += 1
         s.n_bytes += len(text.encode("utf-8"))
@@ -167,8 +172,10 @@ class _SplitAccumulator:
         self.types.update(surfaces)
         for i in np.flatnonzero(ids == unk_id):
             self.unk_surfaces[surfaces[i]] += 1
+        if self.layout is not None:
+            self.layout.update(layout_events(text, offsets))
 
-    def finish(self, spelling: SpellingModel | None) -> SplitStats:
+    def finish(self, spelling: SpellingModel | None, layout: LayoutModel | None) -> SplitStats:
         s = self.stats
         s.n_tokens = s.n_text_tokens + s.n_docs + 1  # one EOD before each document, one at the end
         s.n_targets = s.n_tokens - 1
@@ -179,6 +186,10 @@ class _SplitAccumulator:
         if spelling is not None:
             s.unk_spelling_nats = float(sum(spelling.cost(w) * c
                                             for w, c in self.unk_surfaces.items()))
+        if layout is not None and self.layout is not None:
+            s.n_gaps = sum(self.layout.values())
+            s.layout_nats = float(sum(layout.cost(ctx, gap) * c
+                                      for (ctx, gap), c in self.layout.items()))
         return s
 
 
@@ -196,14 +207,14 @@ def _batched(docs: Iterable[Document], n: int) -> Iterator[list[Document]]:
 def _encode_split(
     corpus: Corpus, split: str, data_cfg: DataConfig, tokenizer: Tokenizer, *, eod_id: int,
     unk_id: int, dtype: np.dtype, out_dir: Path, batch_size: int,
-    spelling_counts: np.ndarray | None, words: Counter[str] | None,
+    spelling_counts: np.ndarray | None, words: Counter[str] | None, track_layout: bool,
 ) -> tuple[_SplitAccumulator, dict[str, dict[str, Any]]]:
     """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
 
     Also accumulates the spelling counts (train) and the word counts for the OOV curve, so
     the corpus is read once per split.
     """
-    acc = _SplitAccumulator()
+    acc = _SplitAccumulator(track_layout)
     eod = np.array([eod_id], dtype=dtype)
     zero = np.zeros(1, dtype=NBYTES_DTYPE)
     t0 = time.perf_counter()
@@ -227,7 +238,7 @@ def _encode_split(
                 ids = np.asarray(enc.ids, dtype=dtype)
                 nbytes = token_byte_lengths(text, enc.offsets)
                 surfaces = [text[a:b] for a, b in enc.offsets]
-                acc.add(text, ids, surfaces, unk_id)
+                acc.add(text, ids, enc.offsets, surfaces, unk_id)
                 if spelling_counts is not None:
                     # Byte counts of all surfaces at once equal the per-word sum SpellingModel.fit
                     # computes; plus one end-of-word symbol per token.
@@ -272,10 +283,13 @@ def _build(
             corpus, split, data_cfg, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype,
             out_dir=out_dir, batch_size=batch_size,
             spelling_counts=spelling_counts if split == "train" else None,
-            words=word_tallies.get(split))
+            words=word_tallies.get(split), track_layout=vocab_cfg.name == "word")
         files.update(split_files)
     spelling = SpellingModel.from_counts(spelling_counts)
-    stats = {split: asdict(acc.finish(spelling)) for split, acc in accs.items()}
+    train_layout = accs["train"].layout
+    layout = (LayoutModel.from_counts(train_layout, spelling)
+              if train_layout is not None else None)
+    stats = {split: asdict(acc.finish(spelling, layout)) for split, acc in accs.items()}
     total = sum(s["n_bytes"] for s in stats.values())
     seconds = time.perf_counter() - t0
     log.info("token cache built: %.2f MB in %.1fs (%.2f MB/s overall)", total / 1e6, seconds,

@@ -10,7 +10,8 @@ training split.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,3 +63,76 @@ class SpellingModel:
         """Nats to spell ``word`` then end it: -sum ln p(byte) - ln p(EOW)."""
         b = np.frombuffer(word.encode("utf-8"), dtype=np.uint8)
         return float(-(self.log_probs[b].sum() + self.log_probs[256]))
+
+
+# --- the whitespace a word-level tokenizer drops ---------------------------------------------
+
+WORD, OTHER, EDGE = "w", "p", "^"  # token classes: starts with a word character / not / doc edge
+
+
+def token_class(surface: str | None) -> str:
+    """Context class of a token next to a gap: word-like, punctuation-like, or a document edge."""
+    if surface is None:
+        return EDGE
+    return WORD if surface[:1].isalnum() or surface[:1] == "_" else OTHER
+
+
+def layout_events(text: str, offsets: list[tuple[int, int]]) -> list[tuple[str, str]]:
+    """(context, gap) for every gap around the tokens of one document.
+
+    A word-level tokenizer keeps the tokens but not the text between them (spaces,
+    newlines, or nothing before punctuation). The gaps, in order, plus the tokens
+    reconstruct the document exactly; the context is the classes of the tokens on both
+    sides of the gap, e.g. "w|p" for the (usually empty) gap between a word and a comma.
+    """
+    events: list[tuple[str, str]] = []
+    prev_end, prev_surface = 0, None
+    for start, end in offsets:
+        surface = text[start:end]
+        events.append((f"{token_class(prev_surface)}|{token_class(surface)}", text[prev_end:start]))
+        prev_end, prev_surface = end, surface
+    events.append((f"{token_class(prev_surface)}|{EDGE}", text[prev_end:]))
+    return events
+
+
+@dataclass(frozen=True)
+class LayoutModel:
+    """Prices the gaps between word-level tokens: the bytes the word model never predicts.
+
+    For each context c (classes of the neighbouring tokens) a unigram over gap strings,
+    add-one smoothed with one extra "unseen gap" outcome:
+
+        p(g | c) = (n(c, g) + 1) / (N_c + K_c + 1)        for the K_c gaps seen in c
+        p(new | c) = 1 / (N_c + K_c + 1), then the gap is spelled with the SpellingModel
+
+    fitted on the train split. Byte-level BPE keeps every byte inside its tokens, so it
+    needs no such charge.
+    """
+
+    counts: dict[str, dict[str, int]]  # context -> gap -> count
+    spelling: SpellingModel
+
+    @classmethod
+    def fit(cls, events: Iterable[tuple[str, str]], spelling: SpellingModel) -> LayoutModel:
+        return cls.from_counts(Counter(events), spelling)
+
+    @classmethod
+    def from_counts(cls, event_counts: Mapping[tuple[str, str], int],
+                    spelling: SpellingModel) -> LayoutModel:
+        counts: dict[str, dict[str, int]] = {}
+        for (ctx, gap), n in event_counts.items():
+            counts.setdefault(ctx, {})[gap] = n
+        return cls(counts=counts, spelling=spelling)
+
+    def cost(self, ctx: str, gap: str) -> float:
+        per = self.counts.get(ctx, {})
+        denom = sum(per.values()) + len(per) + 1
+        if gap in per:
+            return -math.log((per[gap] + 1) / denom)
+        return math.log(denom) + self.spelling.cost(gap)
+
+
+def lossless_bpb(total_nats: float, unk_spelling_nats: float, layout_nats: float,
+                 n_bytes: int) -> float:
+    """bpb charging both the words behind `<unk>` and the dropped whitespace layout."""
+    return bits_per_byte(total_nats + unk_spelling_nats + layout_nats, n_bytes)

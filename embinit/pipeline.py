@@ -21,7 +21,7 @@ from embinit.config import to_container, validate
 from embinit.corpus import open_corpus
 from embinit.errors import ConfigError
 from embinit.initialization import InitResult, init_matrix
-from embinit.metrics import oov_adjusted_bpb
+from embinit.metrics import lossless_bpb, oov_adjusted_bpb
 from embinit.model import GPT
 from embinit.params import param_breakdown
 from embinit.record import RunRecord, software_versions
@@ -83,10 +83,13 @@ def _split_result(ev: EvalResult, stats: Any) -> dict[str, Any]:
         "loss": ev.loss,
         "bpb": ev.bpb,
         "bpb_oov_adjusted": oov_adjusted_bpb(ev.nats, stats.unk_spelling_nats, ev.bytes),
+        "bpb_lossless": lossless_bpb(ev.nats, stats.unk_spelling_nats, stats.layout_nats,
+                                     ev.bytes),
         "tokens": ev.targets,
         "bytes": ev.bytes,
         "nats": ev.nats,
         "unk_spelling_nats": stats.unk_spelling_nats,
+        "layout_nats": stats.layout_nats,
     }
 
 

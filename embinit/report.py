@@ -379,12 +379,13 @@ def plot_curves(
 
 def plot_final_bpb(summary: pd.DataFrame, colors: Mapping[str, Any]) -> bytes:
     """Final val and test bpb per arm, raw and OOV-adjusted, with CI error bars."""
-    fig, axes = _figure(2, width=9.5)
+    fig, axes = _figure(3, width=13)
     arms = list(summary["arm"])
     xs = np.arange(len(arms))
     panels = (
         ("bpb", ("val_bpb", "test_bpb")),
         ("OOV-adjusted bpb", ("val_bpb_oov_adjusted", "test_bpb_oov_adjusted")),
+        ("lossless bpb (OOV + whitespace)", ("val_bpb_lossless", "test_bpb_lossless")),
     )
     for ax, (title, metrics) in zip(axes, panels, strict=True):
         for k, (m, marker) in enumerate(zip(metrics, ("o", "s"), strict=True)):
@@ -582,6 +583,13 @@ p(s)    = (count(s) + 1) / (N + 257)                          s ∈ {256 byte va
 bpb     = Σ_t nats_t / (ln 2 · bytes)
 bpb_adj = (Σ_t nats_t + Σ_{t : target_t = <unk>} cost(w_t)) / (ln 2 · bytes)"""
 
+_LAYOUT_FORMULA = """\
+gap_i     = the text between word-level tokens i-1 and i ("" before punctuation, " ", "\\n\\n", ...)
+c_i       = (class of token i-1, class of token i), class ∈ {word, punctuation, document edge}
+p(g | c)  = (n(c, g) + 1) / (N_c + K_c + 1)      for the K_c gap strings seen after context c in train
+p(new | c) = 1 / (N_c + K_c + 1), then the new gap is spelled with the byte unigram above
+bpb_lossless = (Σ_t nats_t + Σ_unk cost(w_t) + Σ_i -ln p(gap_i | c_i)) / (ln 2 · bytes)"""
+
 
 def _n(k: int, one: str, many: str | None = None) -> str:
     return f"{k} {one if k == 1 else (many or one + 's')}"
@@ -665,6 +673,7 @@ def _oov_adjusted_blocks(summary: pd.DataFrame, oov: pd.DataFrame, ref: str) -> 
         raw, _, _ = _ci_cells(r, "val_bpb")
         adj, dadj, p = _ci_cells(r, "val_bpb_oov_adjusted")
         tadj, _, _ = _ci_cells(r, "test_bpb_oov_adjusted")
+        lossless, dloss, ploss = _ci_cells(r, "val_bpb_lossless")
         rows.append(
             [
                 r["arm"],
@@ -673,12 +682,15 @@ def _oov_adjusted_blocks(summary: pd.DataFrame, oov: pd.DataFrame, ref: str) -> 
                 tadj,
                 dadj if r["arm"] != ref else "(reference)",
                 p,
+                lossless,
+                dloss if r["arm"] != ref else "(reference)",
+                ploss,
                 fmt_pct(rate.get(r["arm"])),
                 fmt_pct(share.get(r["arm"])),
             ]
         )
     return [
-        Heading(2, "OOV-adjusted bits per byte"),
+        Heading(2, "OOV-adjusted and lossless bits per byte"),
         Para(
             "A word-level model that predicts `<unk>` is credited with all the bytes of the unknown "
             "word for the price of one token. The adjusted figure charges every `<unk>` target the "
@@ -687,6 +699,15 @@ def _oov_adjusted_blocks(summary: pd.DataFrame, oov: pd.DataFrame, ref: str) -> 
         ),
         Code(_SPELLING_FORMULA),
         Para("Byte-level BPE never emits `<unk>`, so for BPE arms bpb_adj = bpb."),
+        Para(
+            "A word-level tokenizer also drops the whitespace between tokens, so its model never "
+            "pays for spaces, line breaks or the absence of a space before punctuation, while "
+            "byte-level BPE predicts all of them inside its tokens. The lossless figure adds that "
+            "cost too, under a unigram over gap strings conditioned on the classes of the two "
+            "neighbouring tokens, fitted on the train split (gaps plus tokens rebuild the text "
+            "exactly; with vocab.lowercase=true case is still not charged):"
+        ),
+        Code(_LAYOUT_FORMULA),
         Table(
             [
                 "arm",
@@ -695,6 +716,9 @@ def _oov_adjusted_blocks(summary: pd.DataFrame, oov: pd.DataFrame, ref: str) -> 
                 f"test bpb_adj [{ci}]",
                 f"Δ val bpb_adj vs {ref} [{ci}]",
                 "p",
+                f"val bpb_lossless [{ci}]",
+                f"Δ val bpb_lossless vs {ref} [{ci}]",
+                "p ",
                 "val `<unk>` token rate",
                 "val `<unk>` byte share",
             ],

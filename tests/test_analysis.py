@@ -87,6 +87,8 @@ def summary_record(
             "loss": loss,
             "bpb": bpb + shift,
             "bpb_oov_adjusted": adj + shift,
+            # word-level arms also pay for the whitespace their tokens drop
+            "bpb_lossless": adj + shift + (0.1 if vocab == "word" else 0.0),
             "tokens": n_tokens,
             "bytes": n_bytes,
             "unk_spelling_nats": (adj - bpb) * math.log(2) * n_bytes,

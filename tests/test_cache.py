@@ -191,3 +191,29 @@ def test_bpe_cache_bytes_exact(tmp_path):
     for name, split in cache.splits.items():
         assert int(split.nbytes.sum()) == byte_counts[name]
         assert split.stats.n_unk == 0 and split.stats.unk_spelling_nats == 0.0
+
+
+def test_layout_nats_hand_computed(tmp_path):
+    """The whitespace the word tokenizer drops, priced by a LayoutModel fitted on train gaps."""
+    from embinit.metrics import LayoutModel, layout_events
+
+    cache = build(tmp_path)
+    tok, _, _ = build_or_load_tokenizer(corpus(), DATA, WORD, tmp_path)
+
+    def events(text):
+        return layout_events(text, tok.encode(text, add_special_tokens=False).offsets)
+
+    train_events = events(DOCS["doc0"]) + events(DOCS["doc1"])
+    model = LayoutModel.fit(train_events, cache.spelling_model())
+    val_events = events(DOCS["doc2"]) + events(DOCS["doc3"])
+    val = cache.splits["val"].stats
+    # 7 tokens + 1 in doc2, 2 + 1 in doc3: one gap before each token and one at each doc end.
+    assert val.n_gaps == len(val_events) == 11
+    assert val.layout_nats == pytest.approx(sum(model.cost(c, g) for c, g in val_events), rel=1e-12)
+    # The gap before "." after "cow" is empty and seen in train's "w|p" context.
+    assert ("w|p", "") in val_events and ("w|p", "") in train_events
+
+
+def test_bpe_has_no_layout_charge(tmp_path):
+    cache = build(tmp_path, vocab=BPE)
+    assert all(s.stats.n_gaps == 0 and s.stats.layout_nats == 0.0 for s in cache.splits.values())

@@ -64,7 +64,7 @@ def test_report_md_order_and_content(built: tuple[Path, Path]) -> None:
     assert headings == [
         "Verdicts",
         "Headline: bits per byte",
-        "OOV-adjusted bits per byte",
+        "OOV-adjusted and lossless bits per byte",
         "Figures",
         "Parameters",
         "Out-of-vocabulary",
