@@ -13,7 +13,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from embinit.config import register_configs
+from embinit.config import register_configs, validate
 from embinit.errors import EmbinitError
 
 register_configs()
@@ -22,11 +22,12 @@ log = logging.getLogger("embinit")
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from embinit.pipeline import run
-
     # gensim logs every Word2Vec epoch at INFO; keep the run log readable.
     logging.getLogger("gensim").setLevel(logging.WARNING)
     try:
+        validate(cfg)  # before importing torch: a bad setting is reported at once
+        from embinit.pipeline import run
+
         run(cfg, HydraConfig.get().runtime.output_dir)
     except EmbinitError as e:
         log.error("%s", e)

@@ -112,9 +112,9 @@ class Corpus:
                 break
         if kept == 0:
             raise DataError(
-                f"{self.description}: no document has at least data.min_doc_chars="
-                f"{self._min_doc_chars} characters ({dropped} dropped); lower data.min_doc_chars "
-                "or add longer documents")
+                f"{self.description} has no usable text: none of its {dropped} documents has at "
+                f"least data.min_doc_chars={self._min_doc_chars} characters that are not all "
+                "whitespace; add text, or lower data.min_doc_chars")
         # Only a pass that ran to the end describes the corpus; an abandoned one records nothing.
         if self._stats is None:
             self._stats = CorpusStats(kept, dropped, replaced, h.hexdigest())

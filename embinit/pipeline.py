@@ -18,13 +18,13 @@ from omegaconf import DictConfig
 from embinit import distributed
 from embinit.cache import TokenCache, build_or_load_token_cache, oov_rates
 from embinit.config import to_container, validate
-from embinit.corpus import open_corpus
+from embinit.corpus import Corpus, open_corpus
 from embinit.errors import ConfigError
 from embinit.initialization import InitResult, init_matrix
 from embinit.metrics import lossless_bpb, oov_adjusted_bpb
 from embinit.model import GPT
 from embinit.params import param_breakdown
-from embinit.record import RunRecord, software_versions
+from embinit.record import RunRecord, config_diff, software_versions
 from embinit.tokenizer import build_or_load_tokenizer
 from embinit.tracking import make_tracker
 from embinit.train import (
@@ -51,13 +51,13 @@ def resolve_paths(cfg: DictConfig) -> None:
         cfg.paths[key] = str(Path(cfg.paths[key]).expanduser().resolve())
 
 
-def prepare_data(cfg: DictConfig) -> tuple[Any, TokenCache]:
+def prepare_data(cfg: DictConfig) -> tuple[Corpus, Any, TokenCache]:
     """Corpus, split, tokenizer and token arrays: cached by content, shared by arms."""
     cache_root = Path(cfg.paths.cache)
     corpus = open_corpus(cfg.data, cache_root)
     tokenizer, tok_path, _ = build_or_load_tokenizer(corpus, cfg.data, cfg.vocab, cache_root)
     cache = build_or_load_token_cache(corpus, cfg.data, cfg.vocab, tokenizer, tok_path, cache_root)
-    return tokenizer, cache
+    return corpus, tokenizer, cache
 
 
 def make_init(cfg: DictConfig, tokenizer: Any, cache: TokenCache) -> InitResult:
@@ -130,10 +130,10 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
 
     # Rank 0 builds the shared caches first; the other ranks then find them ready.
     if dist.is_main:
-        tokenizer, cache = prepare_data(cfg)
+        corpus, tokenizer, cache = prepare_data(cfg)
     dist.barrier()
     if not dist.is_main:
-        tokenizer, cache = prepare_data(cfg)
+        corpus, tokenizer, cache = prepare_data(cfg)
     _configure_torch(cfg, device)
     if dist.is_main:
         init = make_init(cfg, tokenizer, cache)
@@ -154,11 +154,13 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     signature = {"vocab_size": cache.vocab_size, "model": config["model"]}
     if record.checkpoint_path.exists():
         ckpt = load_checkpoint_file(record.checkpoint_path)
-        if ckpt.get("signature") != signature:
+        saved = ckpt.get("signature")
+        if saved != signature:
+            diff = config_diff(saved, signature) if isinstance(saved, dict) else [repr(saved)]
             raise ConfigError(
-                f"checkpoint {record.checkpoint_path} was written by a different model shape "
-                f"({ckpt.get('signature')}); delete it to start fresh, or restore the original "
-                "model and vocab settings"
+                f"checkpoint {record.checkpoint_path} was written by an incompatible model "
+                f"shape ({'; '.join(diff)}); restore the original model and vocab settings to "
+                f"resume it, or delete {record.dir} to start fresh"
             )
         trainer.load_state_dict(ckpt)
         log.info("resuming from step %d (%s)", trainer.state.step, record.checkpoint_path)
@@ -179,13 +181,15 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     def checkpoint(payload: dict[str, Any]) -> None:
         save_checkpoint_file(record.checkpoint_path, payload, {"signature": signature})
 
-    base = _summary_base(cfg, arm, cache, params, init)
+    base = _summary_base(cfg, arm, corpus, cache, params, init)
     try:
         state = trainer.fit(on_metrics, checkpoint)
     except Diverged as e:
         log.error("%s seed %d diverged: %s", arm, cfg.seed, e)
+        # train.steps counts the steps completed before the one whose loss was not finite.
         summary = {**base, "status": "diverged", "diverged_at_step": e.step,
-                   "train": {"steps": e.step, "tokens_seen": trainer.state.tokens_seen,
+                   "train": {"steps": trainer.state.step, "total_steps": trainer.total_steps,
+                             "tokens_seen": trainer.state.tokens_seen,
                              "bytes_seen": trainer.state.bytes_seen}}
         if dist.is_main:
             record.write_summary(summary)
@@ -225,8 +229,8 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     return summary
 
 
-def _summary_base(cfg: DictConfig, arm: str, cache: TokenCache, params: dict[str, int],
-                  init: InitResult) -> dict[str, Any]:
+def _summary_base(cfg: DictConfig, arm: str, corpus: Corpus, cache: TokenCache,
+                  params: dict[str, int], init: InitResult) -> dict[str, Any]:
     s = {k: cache.splits[k].stats for k in ("train", "val", "test")}
     rates = {k: oov_rates(s[k]) for k in ("val", "test")}
     return {
@@ -254,6 +258,9 @@ def _summary_base(cfg: DictConfig, arm: str, cache: TokenCache, params: dict[str
             "tokens_per_byte": s["train"].n_tokens / s["train"].n_bytes,
             "split_stats": {k: asdict(v) for k, v in s.items()},
             "token_cache": str(cache.dir),
+            # data.non_utf8=replace: undecodable byte sequences replaced by U+FFFD.
+            "replaced_chars": corpus.n_replaced_chars,
+            "dropped_docs": corpus.n_dropped,
         },
         "versions": software_versions(),
     }

@@ -14,9 +14,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 from embinit.errors import ConfigError
 from embinit.storage import (
@@ -67,8 +71,9 @@ class RunRecord:
                 pass
         except OSError as e:
             raise ConfigError(
-                f"the run directory {self.dir} is not writable ({e.strerror}); choose another "
-                "with paths.experiments=<dir> or hydra.run.dir=<dir>"
+                f"the output directory {self.dir} is not writable ({e.strerror}); choose "
+                "another with paths.experiments=<dir>, or hydra.run.dir=<dir> "
+                "(hydra.sweep.dir=<dir> for a sweep)"
             ) from e
 
     def summary(self) -> dict[str, Any] | None:
@@ -109,6 +114,29 @@ class RunRecord:
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.summary_path, summary)
+
+
+class RunDirCheck(Callback):
+    """Hydra callback (conf/config.yaml): check the output directory before Hydra writes to it.
+
+    Hydra creates the run (or sweep) directory and writes .hydra/ into it before `run.py`'s
+    task function starts, so an unwritable location would end in a Hydra traceback. This
+    check runs first and fails the way `run.py` does: `error: ...` on stderr, exit code 2.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _writable_or_exit(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _writable_or_exit(config.hydra.sweep.dir)
+
+
+def _writable_or_exit(directory: str) -> None:
+    try:
+        RunRecord(directory).ensure_writable()
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def software_versions() -> dict[str, str]:

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +225,9 @@ class TrainState:
     train_wall_s: float = 0.0  # time inside training steps (excludes evals and checkpoints)
     elapsed_s: float = 0.0  # total wall time of the run so far
     diverged_at_step: int | None = None
+    # Train losses of the log window still open: a checkpoint keeps them, so a run resumed
+    # between two log steps reports the same train_loss as one that never stopped.
+    window_losses: list[float] = field(default_factory=list)
 
 
 class Diverged(Exception):
@@ -262,6 +265,14 @@ class Trainer:
         self.val_ids, self.val_nbytes = val_ids, val_nbytes
         self.sampler = ByteAlignedSampler(train_nbytes, self.block)
         self.tokens_per_step = cfg.batch_size * cfg.grad_accum * self.dist.world_size * self.block
+        n_train = len(train_ids) - 1  # every token after the first is a target
+        if self.tokens_per_step > n_train:
+            raise DataError(
+                f"one optimizer step reads {self.tokens_per_step} tokens (train.batch_size="
+                f"{cfg.batch_size} x train.grad_accum={cfg.grad_accum} x {self.dist.world_size} "
+                f"rank(s) x model.block_size={self.block}), more than the {n_train} tokens of the "
+                "training split; lower train.batch_size or model.block_size, or use a larger corpus"
+            )
         bytes_per_token = self.sampler.total_bytes / max(len(train_ids) - 1, 1)
         self.total_steps = plan_steps(cfg, self.tokens_per_step, bytes_per_token)
         self.autocast = autocast_factory(cfg, self.device)
@@ -285,7 +296,7 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         s = self.state
-        return {
+        state: dict[str, Any] = {
             "format": CHECKPOINT_FORMAT,
             "model": self.raw_model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -294,9 +305,13 @@ class Trainer:
             "bytes_seen": s.bytes_seen,
             "train_wall_s": s.train_wall_s,
             "elapsed_s": s.elapsed_s,
+            "window_losses": list(s.window_losses),
             "torch_rng": torch.get_rng_state(),
             "total_steps": self.total_steps,
         }
+        if self.device.type == "cuda":  # dropout on the GPU draws from the device's generator
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
         self.raw_model.load_state_dict(ckpt["model"])
@@ -307,8 +322,11 @@ class Trainer:
             bytes_seen=int(ckpt["bytes_seen"]),
             train_wall_s=float(ckpt["train_wall_s"]),
             elapsed_s=float(ckpt["elapsed_s"]),
+            window_losses=[float(x) for x in ckpt.get("window_losses", [])],
         )
         torch.set_rng_state(ckpt["torch_rng"])
+        if "cuda_rng" in ckpt and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
 
     # -- pieces of a step
 
@@ -367,7 +385,6 @@ class Trainer:
         cfg, s = self.cfg, self.state
         self.model.train()
         t_run = time.perf_counter() - s.elapsed_s
-        window_losses: list[float] = []
 
         def emit(train_loss: float | None, ev: EvalResult | None, lr: float) -> None:
             s.elapsed_s = time.perf_counter() - t_run
@@ -389,22 +406,27 @@ class Trainer:
             s.step += 1
             s.tokens_seen += self.tokens_per_step
             s.bytes_seen += self._step_bytes
-            window_losses.append(loss)
+            s.window_losses.append(loss)
             pbar.update(1)
             pbar.set_postfix(loss=f"{loss:.3f}")
             last = s.step == self.total_steps
             do_log = s.step % cfg.log_interval == 0 or last
             do_eval = s.step % cfg.eval_interval == 0 or last
             if do_log or do_eval:
-                train_loss = float(np.mean(window_losses)) if window_losses else None
+                train_loss = float(np.mean(s.window_losses)) if s.window_losses else None
                 if self.dist.enabled and train_loss is not None:
                     train_loss = self.dist.all_reduce_sum([train_loss])[0] / self.dist.world_size
                 lr = lr_at(s.step - 1, self.total_steps, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio)
                 emit(train_loss, self.eval_val_subset() if do_eval else None, lr)
-                window_losses = []
-            if (s.step % cfg.ckpt_interval == 0 or last) and self.dist.is_main:
-                s.elapsed_s = time.perf_counter() - t_run
-                save_checkpoint(self.state_dict())
+                s.window_losses = []
+            if s.step % cfg.ckpt_interval == 0 or last:
+                if self.dist.enabled and s.window_losses:
+                    # Every rank resumes with the ranks' mean losses: the logged mean is unchanged.
+                    summed = self.dist.all_reduce_sum(s.window_losses)
+                    s.window_losses = [x / self.dist.world_size for x in summed]
+                if self.dist.is_main:
+                    s.elapsed_s = time.perf_counter() - t_run
+                    save_checkpoint(self.state_dict())
         pbar.close()
         s.elapsed_s = time.perf_counter() - t_run
         return s
@@ -424,4 +446,17 @@ def save_checkpoint_file(path: Path, payload: dict[str, Any], extra: dict[str, A
 
 def load_checkpoint_file(path: Path) -> dict[str, Any]:
     """Load a checkpoint safely: tensors and plain containers only (weights_only=True)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, corrupt or not a torch file: torch raises many types
+        first_sentence = str(e).split(". ")[0]
+        raise DataError(
+            f"checkpoint {path} is unreadable ({type(e).__name__}: {first_sentence}); delete it "
+            "to restart this run from step 0"
+        ) from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise DataError(
+            f"checkpoint {path} is not an embinit checkpoint of format {CHECKPOINT_FORMAT}; "
+            "delete it to restart this run from step 0"
+        )
+    return ckpt
