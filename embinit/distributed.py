@@ -6,6 +6,7 @@ the run record; every rank reads its own shard of each global batch.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -42,8 +43,28 @@ class Dist:
         return t.cpu().tolist()
 
 
+def _export_submitit_env() -> None:
+    """Under Hydra's Submitit launcher with several tasks per job, set torchrun's variables.
+
+    Each task of the job is one rank; submitit knows the rank, the task count and the
+    master node. A job of one task (the default) stays single-process.
+    """
+    if "WORLD_SIZE" in os.environ or not os.environ.get("SUBMITIT_EXECUTOR"):
+        return
+    from submitit import JobEnvironment
+    from submitit.helpers import TorchDistributedEnvironment
+
+    if JobEnvironment().num_tasks > 1:
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
 def setup(device_type: str) -> Dist:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1), else no-op."""
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1), else no-op.
+
+    Ranks other than 0 log warnings and errors only, so a run's log has one copy of
+    each progress line.
+    """
+    _export_submitit_env()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
@@ -54,6 +75,8 @@ def setup(device_type: str) -> Dist:
         if device_type == "cuda":
             torch.cuda.set_device(local)
         dist.init_process_group(backend=backend)
+    if rank != 0:
+        logging.getLogger("embinit").setLevel(logging.WARNING)
     return Dist(rank=rank, world_size=world, local_rank=local)
 
 
