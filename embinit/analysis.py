@@ -56,6 +56,7 @@ CURVE_COLUMNS = (
     "train_loss",
     "val_loss",
     "val_bpb",
+    "val_bpb_lossless",
     "lr",
     "elapsed_s",
 )
@@ -713,7 +714,7 @@ def verdicts(
     reference_arm: str,
     confidence: float = 0.95,
     digits: int = 3,
-    compare: Sequence[str] = ("val_bpb", "val_bpb_oov_adjusted", "val_bpb_lossless"),
+    compare: Sequence[str] = ("val_bpb_lossless", "val_bpb_oov_adjusted", "val_bpb"),
 ) -> list[str]:
     """Sentences stating what the numbers show, generated from an ``arm_summary`` table.
 
@@ -725,7 +726,10 @@ def verdicts(
     ci = f"{confidence * 100:g}% CI"
     f = f"{{:.{digits}f}}"
     s = f"{{:+.{digits}f}}"
-    for m in HEADLINE_METRICS:
+    # The like-for-like figure first: lossless bpb scores every tokenizer on the same
+    # information; raw bpb lets word-level arms skip unknown words and whitespace.
+    for m in sorted(HEADLINE_METRICS, key=lambda m: (not m.endswith("lossless"),
+                                                     not m.endswith("oov_adjusted"))):
         col = f"{m}_mean"
         if col not in summary.columns or summary[col].isna().all():
             continue

@@ -6,7 +6,11 @@ by side, read back with `np.memmap` (as in nanoGPT's ``train.bin``):
 
 - ``{split}.ids.bin``: token ids (uint16 when the vocabulary fits, else uint32);
 - ``{split}.nbytes.bin``: uint32 UTF-8 bytes attributed to each token (0 for EOD), summing
-  exactly to the split's text bytes, so bits per byte is comparable across tokenizers.
+  exactly to the split's text bytes, so bits per byte is comparable across tokenizers;
+- ``{split}.extra.bin`` (word-level val/test only): float32 nats each target is charged on
+  top of the model's loss for lossless bpb: the gap (whitespace) before it under the
+  LayoutModel, plus the spelling of its word if it is ``<unk>``; the EOD after a document
+  carries the document's trailing gap. Sums to ``layout_nats + unk_spelling_nats``.
 
 An entry lives in ``<cache>/tokens/<key>/``; ``meta.json`` is written last and records each
 file's dtype, length and sha256 plus per-split statistics. An entry is complete iff its
@@ -15,6 +19,8 @@ meta.json exists and every check passes; anything else is rebuilt, never used.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -38,9 +44,11 @@ from embinit.tokenizer import oov_curve, tokenizer_key, word_counts
 log = logging.getLogger(__name__)
 
 # Bump when the stream layout, the byte attribution or meta.json changes.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 OOV_CURVE_SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 NBYTES_DTYPE = np.dtype(np.uint32)
+EXTRA_DTYPE = np.dtype(np.float32)
+KINDS = ("ids", "nbytes", "extra")
 
 
 def ids_dtype(vocab_size: int) -> np.dtype:
@@ -105,6 +113,7 @@ class TokenSplit:
     ids: np.ndarray  # read-only np.memmap
     nbytes: np.ndarray  # read-only np.memmap
     stats: SplitStats
+    extra: np.ndarray | None = None  # word-level val/test: lossless charge per token (nats)
 
 
 @dataclass
@@ -163,7 +172,7 @@ class _SplitAccumulator:
         # Word-level tokens drop the text between them; count those gaps to price them later.
         self.layout: Counter[tuple[str, str]] | None = Counter() if track_layout else None
 
-    def add(self, text: str, ids: np.ndarray, offsets: list[tuple[int, int]],
+    def add(self, text: str, ids: np.ndarray, events: list[tuple[str, str]] | None,
             surfaces: list[str], unk_id: int) -> None:
         s = self.stats
         s.n_docs += 1
@@ -172,8 +181,8 @@ class _SplitAccumulator:
         self.types.update(surfaces)
         for i in np.flatnonzero(ids == unk_id):
             self.unk_surfaces[surfaces[i]] += 1
-        if self.layout is not None:
-            self.layout.update(layout_events(text, offsets))
+        if self.layout is not None and events is not None:
+            self.layout.update(events)
 
     def finish(self, spelling: SpellingModel | None, layout: LayoutModel | None) -> SplitStats:
         s = self.stats
@@ -208,20 +217,33 @@ def _encode_split(
     corpus: Corpus, split: str, data_cfg: DataConfig, tokenizer: Tokenizer, *, eod_id: int,
     unk_id: int, dtype: np.dtype, out_dir: Path, batch_size: int,
     spelling_counts: np.ndarray | None, words: Counter[str] | None, track_layout: bool,
+    charges: tuple[SpellingModel, LayoutModel] | None = None,
 ) -> tuple[_SplitAccumulator, dict[str, dict[str, Any]]]:
     """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
 
     Also accumulates the spelling counts (train) and the word counts for the OOV curve, so
-    the corpus is read once per split.
+    the corpus is read once per split. With ``charges`` (word-level val/test, models fitted
+    on train) it also writes ``{split}.extra.bin``.
     """
     acc = _SplitAccumulator(track_layout)
     eod = np.array([eod_id], dtype=dtype)
     zero = np.zeros(1, dtype=NBYTES_DTYPE)
     t0 = time.perf_counter()
-    with atomic_open(out_dir / f"{split}.ids.bin") as f_ids, \
-            atomic_open(out_dir / f"{split}.nbytes.bin") as f_nb, \
-            tqdm(desc=f"tokenize {split}", unit="B", unit_scale=True, disable=None,
-                 leave=False) as bar:
+    gap_cost = spell_cost = None
+    if charges is not None:
+        # Few distinct gaps and unknown words: price each once.
+        gap_cost = functools.lru_cache(maxsize=None)(charges[1].cost)
+        spell_cost = functools.lru_cache(maxsize=1 << 20)(charges[0].cost)
+    with contextlib.ExitStack() as stack:
+        f_ids = stack.enter_context(atomic_open(out_dir / f"{split}.ids.bin"))
+        f_nb = stack.enter_context(atomic_open(out_dir / f"{split}.nbytes.bin"))
+        w_extra = None
+        if charges is not None:
+            w_extra = _ArrayWriter(
+                stack.enter_context(atomic_open(out_dir / f"{split}.extra.bin")), EXTRA_DTYPE)
+            w_extra.write(np.zeros(1))
+        bar = stack.enter_context(tqdm(desc=f"tokenize {split}", unit="B", unit_scale=True,
+                                       disable=None, leave=False))
         w_ids, w_nb = _ArrayWriter(f_ids, dtype), _ArrayWriter(f_nb, NBYTES_DTYPE)
         w_ids.write(eod)
         w_nb.write(zero)
@@ -231,6 +253,7 @@ def _encode_split(
             encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
             id_parts: list[np.ndarray] = []
             nb_parts: list[np.ndarray] = []
+            extra_parts: list[np.ndarray] = []
             batch_bytes = 0
             for doc, text, enc in zip(batch, texts, encodings, strict=True):
                 if not enc.ids:
@@ -238,7 +261,15 @@ def _encode_split(
                 ids = np.asarray(enc.ids, dtype=dtype)
                 nbytes = token_byte_lengths(text, enc.offsets)
                 surfaces = [text[a:b] for a, b in enc.offsets]
-                acc.add(text, ids, enc.offsets, surfaces, unk_id)
+                events = layout_events(text, enc.offsets) if track_layout else None
+                acc.add(text, ids, events, surfaces, unk_id)
+                if gap_cost is not None and spell_cost is not None and events is not None:
+                    # Token i pays for the gap before it; the EOD after the document pays
+                    # for the trailing gap; an <unk> also pays for spelling its word.
+                    extra = np.array([gap_cost(c, g) for c, g in events], dtype=np.float64)
+                    for i in np.flatnonzero(ids == unk_id):
+                        extra[i] += spell_cost(surfaces[i])
+                    extra_parts.append(extra)
                 if spelling_counts is not None:
                     # Byte counts of all surfaces at once equal the per-word sum SpellingModel.fit
                     # computes; plus one end-of-word symbol per token.
@@ -252,6 +283,8 @@ def _encode_split(
                 words.update(word_counts(texts))
             w_ids.write(np.concatenate(id_parts))
             w_nb.write(np.concatenate(nb_parts))
+            if w_extra is not None:
+                w_extra.write(np.concatenate(extra_parts))
             bar.update(batch_bytes)
     seconds = time.perf_counter() - t0
     s = acc.stats
@@ -259,6 +292,8 @@ def _encode_split(
              s.n_bytes / 1e6, s.n_text_tokens + s.n_docs + 1, seconds,
              s.n_bytes / 1e6 / max(seconds, 1e-9))
     files = {f"{split}.ids.bin": w_ids.meta(), f"{split}.nbytes.bin": w_nb.meta()}
+    if w_extra is not None:
+        files[f"{split}.extra.bin"] = w_extra.meta()
     return acc, files
 
 
@@ -278,17 +313,22 @@ def _build(
     accs: dict[str, _SplitAccumulator] = {}
     files: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
-    for split in SPLITS:  # train first: the spelling model is fitted on it
+    word_level = vocab_cfg.name == "word"
+    spelling: SpellingModel | None = None
+    layout: LayoutModel | None = None
+    for split in SPLITS:  # train first: the spelling and layout models are fitted on it
+        charges = (spelling, layout) if split != "train" and spelling and layout else None
         accs[split], split_files = _encode_split(
             corpus, split, data_cfg, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype,
             out_dir=out_dir, batch_size=batch_size,
             spelling_counts=spelling_counts if split == "train" else None,
-            words=word_tallies.get(split), track_layout=vocab_cfg.name == "word")
+            words=word_tallies.get(split), track_layout=word_level, charges=charges)
         files.update(split_files)
-    spelling = SpellingModel.from_counts(spelling_counts)
-    train_layout = accs["train"].layout
-    layout = (LayoutModel.from_counts(train_layout, spelling)
-              if train_layout is not None else None)
+        if split == "train":
+            spelling = SpellingModel.from_counts(spelling_counts)
+            train_layout = accs["train"].layout
+            if train_layout is not None:
+                layout = LayoutModel.from_counts(train_layout, spelling)
     stats = {split: asdict(acc.finish(spelling, layout)) for split, acc in accs.items()}
     total = sum(s["n_bytes"] for s in stats.values())
     seconds = time.perf_counter() - t0
@@ -316,12 +356,15 @@ def _build(
 def _open(meta: dict[str, Any], out_dir: Path, reused: bool) -> TokenCache:
     splits = {}
     for split in SPLITS:
-        arrays = []
-        for kind in ("ids", "nbytes"):
-            f = meta["files"][f"{split}.{kind}.bin"]
-            arrays.append(np.memmap(out_dir / f"{split}.{kind}.bin", dtype=np.dtype(f["dtype"]),
-                                    mode="r", shape=(int(f["length"]),)))
-        splits[split] = TokenSplit(arrays[0], arrays[1], SplitStats(**meta["splits"][split]))
+        arrays: dict[str, np.ndarray] = {}
+        for kind in KINDS:
+            f = meta["files"].get(f"{split}.{kind}.bin")
+            if f is not None:
+                arrays[kind] = np.memmap(out_dir / f"{split}.{kind}.bin",
+                                         dtype=np.dtype(f["dtype"]), mode="r",
+                                         shape=(int(f["length"]),))
+        splits[split] = TokenSplit(arrays["ids"], arrays["nbytes"],
+                                   SplitStats(**meta["splits"][split]), arrays.get("extra"))
     return TokenCache(
         key=meta["key"], dir=out_dir, vocab_size=int(meta["vocab_size"]),
         eod_id=int(meta["eod_id"]), unk_id=int(meta["unk_id"]), reused=reused, splits=splits,
@@ -337,15 +380,16 @@ def _verify(meta: dict[str, Any], out_dir: Path, key: str, tokenizer_sha: str) -
         return "it was built with a different tokenizer.json"
     for split in SPLITS:
         for kind in ("ids", "nbytes"):
-            name = f"{split}.{kind}.bin"
-            f = meta["files"][name]
-            path = out_dir / name
-            if not path.exists():
-                return f"{name} is missing"
-            if path.stat().st_size != int(f["length"]) * np.dtype(f["dtype"]).itemsize:
-                return f"{name} has the wrong size"
-            if file_sha256(path) != f["sha256"]:
-                return f"{name} fails its sha256 check"
+            if f"{split}.{kind}.bin" not in meta["files"]:
+                return f"{split}.{kind}.bin is not listed in meta.json"
+    for name, f in meta["files"].items():
+        path = out_dir / name
+        if not path.exists():
+            return f"{name} is missing"
+        if path.stat().st_size != int(f["length"]) * np.dtype(f["dtype"]).itemsize:
+            return f"{name} has the wrong size"
+        if file_sha256(path) != f["sha256"]:
+            return f"{name} fails its sha256 check"
     return None
 
 

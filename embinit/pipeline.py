@@ -146,7 +146,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     params = param_breakdown(cfg.model, cache.vocab_size)
     train, val, test = (cache.splits[s] for s in ("train", "val", "test"))
     trainer = Trainer(cfg.train, model, train.ids, train.nbytes, val.ids, val.nbytes,
-                      seed=cfg.seed, dist=dist, device=device)
+                      seed=cfg.seed, dist=dist, device=device, val_extra=val.extra)
     log.info("arm %s seed %d: vocab %d, %s params (%s embedding), %d steps of %d tokens on %s",
              arm, cfg.seed, cache.vocab_size, f"{params['total']:,}", f"{params['embedding']:,}",
              trainer.total_steps, trainer.tokens_per_step, device)
@@ -200,7 +200,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     for name, split in (("val", val), ("test", test)):
         ev = evaluate(trainer.raw_model, split.ids, split.nbytes,
                       eval_windows(len(split.ids), trainer.block), device, cfg.train.batch_size,
-                      trainer.autocast, dist)
+                      trainer.autocast, dist, split.extra)
         results[name] = _split_result(ev, split.stats)
     summary = {
         **base,

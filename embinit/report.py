@@ -996,6 +996,15 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
     inc = A.incomplete_runs(runs)
 
     figs = {
+        "val_bpb_lossless_vs_bytes.png": plot_curves(
+            A.curve_band(curves, "bytes_seen", "val_bpb_lossless", CONFIDENCE),
+            "bytes_seen",
+            "training bytes seen (MB)",
+            "val lossless bpb",
+            "validation lossless bits per byte vs data seen",
+            colors,
+            1e6,
+        ),
         "val_bpb_vs_bytes.png": plot_curves(
             A.curve_band(curves, "bytes_seen", "val_bpb", CONFIDENCE),
             "bytes_seen",
@@ -1026,11 +1035,15 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
         "oov.png": plot_oov(study.oov_curve, oov, colors),
     }
     captions = {
-        "val_bpb_vs_bytes.png": "Validation bpb against training bytes seen: mean over seeds, "
-        f"{CONFIDENCE:.0%} CI band (the fair x axis: every arm reads the same text).",
+        "val_bpb_lossless_vs_bytes.png": "Validation lossless bpb (model loss plus the cost of "
+        "<unk> spellings and dropped whitespace) against training bytes seen: mean over seeds, "
+        f"{CONFIDENCE:.0%} CI band. The like-for-like curve across tokenizers; step 0 is the "
+        "initialization.",
+        "val_bpb_vs_bytes.png": "Raw validation bpb against training bytes seen: mean over seeds, "
+        f"{CONFIDENCE:.0%} CI band (word-level arms are not charged for <unk> or whitespace here).",
         "val_bpb_vs_steps.png": "Validation bpb against optimizer steps.",
         "train_loss_vs_steps.png": "Training loss per token against steps (not comparable across tokenizers).",
-        "final_bpb.png": "Final bpb per arm, raw and OOV-adjusted; filled: val, open: test; "
+        "final_bpb.png": "Final bpb per arm: raw, OOV-adjusted and lossless; filled: val, open: test; "
         f"error bars: {CONFIDENCE:.0%} CI over seeds.",
         "params.png": f"Parameter counts: this study's arms, and the same vocabularies at {ANALYTIC_MODEL} shape.",
         "oov.png": "Word-level OOV rate vs vocabulary size (dotted: this study's word vocabularies); "
@@ -1052,6 +1065,12 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
             f"{ref}. Everything below is generated from the run records (`python -m embinit.report`)."
         ),
         Heading(2, "Verdicts"),
+        Para(
+            "Read the lossless figures first. Raw bpb lets a word-level model skip the spelling "
+            "of unknown words and the whitespace between its tokens, which byte-level BPE has to "
+            "predict; lossless bpb charges both, so every arm is scored on the same information. "
+            "OOV-adjusted bpb charges the unknown words only."
+        ),
         Bullets(A.verdicts(summary, ref, CONFIDENCE)),
         *_headline_blocks(summary, ref),
         *_oov_adjusted_blocks(summary, oov, ref),

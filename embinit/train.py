@@ -122,6 +122,12 @@ def window_target_bytes(nbytes: np.ndarray, starts: np.ndarray, block: int) -> i
     return int(np.asarray(nbytes[idx], dtype=np.uint64).sum())
 
 
+def window_target_sum(values: np.ndarray, starts: np.ndarray, block: int) -> float:
+    """Sum of a per-token float array over the targets of the windows (float64)."""
+    idx = starts.reshape(-1)[:, None] + 1 + np.arange(block)[None, :]
+    return float(np.asarray(values[idx], dtype=np.float64).sum())
+
+
 # ---------------------------------------------------------------- evaluation
 
 
@@ -140,6 +146,7 @@ class EvalResult:
     nats: float  # summed over targets
     targets: int
     bytes: int  # UTF-8 bytes attributed to the targets
+    extra_nats: float = 0.0  # lossless charges of the targets (word-level: <unk>, whitespace)
 
     @property
     def loss(self) -> float:
@@ -148,6 +155,10 @@ class EvalResult:
     @property
     def bpb(self) -> float:
         return bits_per_byte(self.nats, self.bytes)
+
+    @property
+    def bpb_lossless(self) -> float:
+        return bits_per_byte(self.nats + self.extra_nats, self.bytes)
 
 
 @torch.no_grad()
@@ -160,13 +171,17 @@ def evaluate(
     batch_size: int,
     autocast: Callable[[], contextlib.AbstractContextManager[Any]],
     dist: Dist | None = None,
+    extra: np.ndarray | None = None,
 ) -> EvalResult:
-    """Sum per-token NLL (nats) over `windows`; ranks split the windows and all-reduce."""
+    """Sum per-token NLL (nats) over `windows`; ranks split the windows and all-reduce.
+
+    `extra` (word-level token caches) holds each target's lossless charge, summed alongside.
+    """
     d = dist or Dist()
     mine = windows[d.rank :: d.world_size]
     was_training = model.training
     model.eval()
-    nats, targets, nbytes_total = 0.0, 0, 0
+    nats, targets, nbytes_total, extra_total = 0.0, 0, 0, 0.0
     # Windows of equal length are batched together; only the tail window differs.
     by_len: dict[int, list[int]] = {}
     for s, length in mine:
@@ -182,9 +197,13 @@ def evaluate(
             nats += float(nll.double().sum())
             targets += y.size
             nbytes_total += window_target_bytes(nbytes, st, length)
+            if extra is not None:
+                extra_total += window_target_sum(extra, st, length)
     model.train(was_training)
-    nats, targets_f, bytes_f = d.all_reduce_sum([nats, float(targets), float(nbytes_total)])
-    return EvalResult(nats=nats, targets=int(targets_f), bytes=int(bytes_f))
+    nats, targets_f, bytes_f, extra_total = d.all_reduce_sum(
+        [nats, float(targets), float(nbytes_total), extra_total])
+    return EvalResult(nats=nats, targets=int(targets_f), bytes=int(bytes_f),
+                      extra_nats=extra_total)
 
 
 def spaced_subset(windows: list[tuple[int, int]], k: int) -> list[tuple[int, int]]:
@@ -254,6 +273,7 @@ class Trainer:
         seed: int,
         dist: Dist | None = None,
         device: torch.device | None = None,
+        val_extra: np.ndarray | None = None,
     ) -> None:
         self.cfg = cfg
         self.dist = dist or Dist()
@@ -262,7 +282,7 @@ class Trainer:
         self.raw_model = model.to(self.device)
         self.block = model.cfg.block_size
         self.train_ids, self.train_nbytes = train_ids, train_nbytes
-        self.val_ids, self.val_nbytes = val_ids, val_nbytes
+        self.val_ids, self.val_nbytes, self.val_extra = val_ids, val_nbytes, val_extra
         self.sampler = ByteAlignedSampler(train_nbytes, self.block)
         self.tokens_per_step = cfg.batch_size * cfg.grad_accum * self.dist.world_size * self.block
         n_train = len(train_ids) - 1  # every token after the first is a target
@@ -373,7 +393,7 @@ class Trainer:
     def eval_val_subset(self) -> EvalResult:
         return evaluate(
             self.raw_model, self.val_ids, self.val_nbytes, self.val_subset, self.device,
-            self.cfg.batch_size, self.autocast, self.dist,
+            self.cfg.batch_size, self.autocast, self.dist, self.val_extra,
         )
 
     # -- the loop
@@ -393,10 +413,16 @@ class Trainer:
             row = {
                 "step": s.step, "tokens_seen": s.tokens_seen, "bytes_seen": s.bytes_seen,
                 "train_loss": train_loss, "val_loss": ev.loss if ev else None,
-                "val_bpb": ev.bpb if ev else None, "lr": lr, "elapsed_s": round(s.elapsed_s, 3),
+                "val_bpb": ev.bpb if ev else None,
+                "val_bpb_lossless": ev.bpb_lossless if ev else None,
+                "lr": lr, "elapsed_s": round(s.elapsed_s, 3),
             }
             if self.dist.is_main:
                 on_metrics(row)
+                if ev is not None:  # the progress bar is off in logs; evals mark progress there
+                    log.info("step %d/%d: val loss %.4f, val bpb %.4f (lossless %.4f), %.0f s",
+                             s.step, self.total_steps, ev.loss, ev.bpb, ev.bpb_lossless,
+                             s.elapsed_s)
 
         if s.step == 0:
             emit(None, self.eval_val_subset(), 0.0)  # the initialization itself, before training
@@ -437,7 +463,9 @@ class Trainer:
 def _progress(total: int, initial: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc="train", unit="step", disable=not enabled,
+    # disable=None: no bar when stderr is not a terminal (sweeps, CI, log files).
+    return tqdm(total=total, initial=initial, desc="train", unit="step",
+                disable=None if enabled else True,
                 leave=False, dynamic_ncols=True)
 
 

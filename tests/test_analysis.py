@@ -158,6 +158,7 @@ def metrics_rows(arm: str, seed: int, steps: tuple[int, ...] = STEPS) -> list[di
                 "train_loss": None if s == 0 else 5.0 - 0.02 * s + 0.1 * seed,
                 "val_loss": val_curve(arm, seed, s) * 2 if ev else None,
                 "val_bpb": val_curve(arm, seed, s) if ev else None,
+                "val_bpb_lossless": val_curve(arm, seed, s) + 0.5 if ev else None,
                 "lr": 1e-3,
                 "elapsed_s": 0.1 * s,
             }

@@ -181,7 +181,7 @@ def test_truncated_file_and_torn_meta_trigger_rebuild(tmp_path):
     assert not build(tmp_path).reused
     meta = json.loads((first.dir / "meta.json").read_text())
     assert set(meta["files"]) == {f"{s}.{k}.bin" for s in ("train", "val", "test")
-                                  for k in ("ids", "nbytes")}
+                                  for k in ("ids", "nbytes")} | {"val.extra.bin", "test.extra.bin"}
     assert len(meta["spelling_counts"]) == 257
 
 
@@ -217,3 +217,32 @@ def test_layout_nats_hand_computed(tmp_path):
 def test_bpe_has_no_layout_charge(tmp_path):
     cache = build(tmp_path, vocab=BPE)
     assert all(s.stats.n_gaps == 0 and s.stats.layout_nats == 0.0 for s in cache.splits.values())
+
+
+def test_extra_charges_sum_to_the_split_charges(tmp_path):
+    """Per-token lossless charges: gap before each token, trailing gap on EOD, <unk> spelling."""
+    cache = build(tmp_path)
+    assert cache.splits["train"].extra is None  # only held-out splits are charged
+    for name in ("val", "test"):
+        split = cache.splits[name]
+        assert split.extra is not None and len(split.extra) == len(split.ids)
+        assert split.extra[0] == 0.0  # the leading EOD is not a target
+        assert float(split.extra.astype(np.float64).sum()) == pytest.approx(
+            split.stats.layout_nats + split.stats.unk_spelling_nats, rel=1e-6)
+    # val doc "cat über": tokens cat, über(<unk>), then EOD with the trailing gap "".
+    from embinit.metrics import LayoutModel
+
+    tok, _, _ = build_or_load_tokenizer(corpus(), DATA, WORD, tmp_path)
+    from embinit.metrics import layout_events
+
+    train_events = [e for d in ("doc0", "doc1") for e in layout_events(
+        DOCS[d], tok.encode(DOCS[d], add_special_tokens=False).offsets)]
+    layout = LayoutModel.fit(train_events, cache.spelling_model())
+    want = [layout.cost("^|w", ""), layout.cost("w|w", " ") + cache.spelling_model().cost("über"),
+            layout.cost("w|^", "")]
+    np.testing.assert_allclose(cache.splits["val"].extra[-3:], want, rtol=1e-6)
+
+
+def test_bpe_cache_has_no_extra_charges(tmp_path):
+    cache = build(tmp_path, vocab=BPE)
+    assert all(split.extra is None for split in cache.splits.values())

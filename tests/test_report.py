@@ -18,6 +18,7 @@ from tests.test_analysis import write_run, write_study
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = (
+    "val_bpb_lossless_vs_bytes.png",
     "val_bpb_vs_bytes.png",
     "val_bpb_vs_steps.png",
     "train_loss_vs_steps.png",

@@ -173,3 +173,13 @@ def test_step_larger_than_the_training_split_is_refused() -> None:
     with pytest.raises(DataError, match="train.batch_size=8"):
         Trainer(cfg, model, ids, np.ones(40, dtype=np.uint32), ids, np.ones(40, dtype=np.uint32),
                 seed=0)
+
+
+def test_evaluate_adds_lossless_charges_of_the_targets_only() -> None:
+    ids = np.zeros(23, dtype=np.uint16)
+    nbytes = np.array([0] + [2] * 22, dtype=np.uint32)
+    extra = np.array([100.0] + [0.5] * 22, dtype=np.float32)  # position 0 is never a target
+    res = evaluate(UniformModel(16), ids, nbytes, eval_windows(23, 5), torch.device("cpu"), 2,
+                   contextlib.nullcontext, extra=extra)
+    assert res.extra_nats == pytest.approx(11.0)
+    assert res.bpb_lossless == pytest.approx((22 * math.log(16) + 11.0) / (math.log(2) * 44))
