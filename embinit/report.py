@@ -641,8 +641,10 @@ def _headline_blocks(summary: pd.DataFrame, ref: str) -> list[Block]:
         Para(
             f"Bits per byte (bpb) on the held-out splits is the headline metric: it divides the "
             f"model's total loss by the UTF-8 bytes of the text, so every tokenizer is scored on the "
-            f"same text. Means over completed seeds with {ci} (Student t); Δ is the arm minus "
-            f"{ref}, paired by seed, p from a paired t-test. Lower is better."
+            f"same text. This raw figure still favours word-level arms, which are not charged for "
+            f"`<unk>` words or whitespace; the next section adds both. Means over completed seeds "
+            f"with {ci} (Student t); Δ is the arm minus {ref}, paired by seed, p from a paired "
+            f"t-test. Lower is better."
         ),
         Table(
             [
