@@ -222,8 +222,9 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     if dist.is_main:
         record.write_summary(summary)
         tracker.log_summary(summary)
-        log.info("%s seed %d: val bpb %.4f (oov-adjusted %.4f), test bpb %.4f -> %s", arm,
-                 cfg.seed, results["val"]["bpb"], results["val"]["bpb_oov_adjusted"],
+        log.info("%s seed %d: val bpb %.4f (oov-adjusted %.4f, lossless %.4f), test bpb %.4f "
+                 "-> %s", arm, cfg.seed, results["val"]["bpb"],
+                 results["val"]["bpb_oov_adjusted"], results["val"]["bpb_lossless"],
                  results["test"]["bpb"], record.summary_path)
     tracker.finish()
     return summary

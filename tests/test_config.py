@@ -11,7 +11,7 @@ from embinit.errors import ConfigError
 
 from .conftest import CONF, compose_config
 
-GROUPS = ["data", "vocab", "init", "model", "train", "logger", "arm"]
+GROUPS = ["data", "vocab", "init", "model", "train", "logger", "arm", "study"]
 
 
 @pytest.mark.parametrize(
