@@ -117,15 +117,18 @@ def gather_windows(ids: np.ndarray, starts: np.ndarray, block: int) -> tuple[np.
     return chunk[:, :-1], chunk[:, 1:]
 
 
+def _target_index(starts: np.ndarray, block: int) -> np.ndarray:
+    """Stream positions of the targets of windows beginning at `starts`."""
+    return starts.reshape(-1)[:, None] + 1 + np.arange(block)[None, :]
+
+
 def window_target_bytes(nbytes: np.ndarray, starts: np.ndarray, block: int) -> int:
-    idx = starts.reshape(-1)[:, None] + 1 + np.arange(block)[None, :]
-    return int(np.asarray(nbytes[idx], dtype=np.uint64).sum())
+    return int(np.asarray(nbytes[_target_index(starts, block)], dtype=np.uint64).sum())
 
 
 def window_target_sum(values: np.ndarray, starts: np.ndarray, block: int) -> float:
     """Sum of a per-token float array over the targets of the windows (float64)."""
-    idx = starts.reshape(-1)[:, None] + 1 + np.arange(block)[None, :]
-    return float(np.asarray(values[idx], dtype=np.float64).sum())
+    return float(np.asarray(values[_target_index(starts, block)], dtype=np.float64).sum())
 
 
 # ---------------------------------------------------------------- evaluation
