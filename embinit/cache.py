@@ -44,7 +44,7 @@ from embinit.tokenizer import oov_curve, tokenizer_key, word_counts
 log = logging.getLogger(__name__)
 
 # Bump when the stream layout, the byte attribution or meta.json changes.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 OOV_CURVE_SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 NBYTES_DTYPE = np.dtype(np.uint32)
 EXTRA_DTYPE = np.dtype(np.float32)
@@ -217,7 +217,7 @@ def _encode_split(
     corpus: Corpus, split: str, data_cfg: DataConfig, tokenizer: Tokenizer, *, eod_id: int,
     unk_id: int, dtype: np.dtype, out_dir: Path, batch_size: int,
     spelling_counts: np.ndarray | None, words: Counter[str] | None, track_layout: bool,
-    charges: tuple[SpellingModel, LayoutModel] | None = None,
+    charges: tuple[SpellingModel, LayoutModel] | None = None, lowercase_words: bool = False,
 ) -> tuple[_SplitAccumulator, dict[str, dict[str, Any]]]:
     """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
 
@@ -280,7 +280,7 @@ def _encode_split(
                 nb_parts += [nbytes, zero]
                 batch_bytes += int(nbytes.sum())
             if words is not None:
-                words.update(word_counts(texts))
+                words.update(word_counts(texts, lowercase=lowercase_words))
             w_ids.write(np.concatenate(id_parts))
             w_nb.write(np.concatenate(nb_parts))
             if w_extra is not None:
@@ -322,7 +322,9 @@ def _build(
             corpus, split, data_cfg, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype,
             out_dir=out_dir, batch_size=batch_size,
             spelling_counts=spelling_counts if split == "train" else None,
-            words=word_tallies.get(split), track_layout=word_level, charges=charges)
+            words=word_tallies.get(split), track_layout=word_level, charges=charges,
+            # the OOV curve describes the vocabulary as the word tokenizer would build it
+            lowercase_words=word_level and bool(vocab_cfg.lowercase))
         files.update(split_files)
         if split == "train":
             spelling = SpellingModel.from_counts(spelling_counts)

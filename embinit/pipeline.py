@@ -151,7 +151,10 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
              arm, cfg.seed, cache.vocab_size, f"{params['total']:,}", f"{params['embedding']:,}",
              trainer.total_steps, trainer.tokens_per_step, device)
 
-    signature = {"vocab_size": cache.vocab_size, "model": config["model"]}
+    # What a checkpoint must match to be resumed: the shapes, and the batch geometry that
+    # fixes the schedule and the data order (it changes with the number of ranks).
+    signature = {"vocab_size": cache.vocab_size, "model": config["model"],
+                 "world_size": dist.world_size, "tokens_per_step": trainer.tokens_per_step}
     if record.checkpoint_path.exists():
         ckpt = load_checkpoint_file(record.checkpoint_path)
         saved = ckpt.get("signature")

@@ -389,6 +389,10 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         mean_loss = float(total) / cfg.grad_accum
+        if self.dist.enabled:
+            # Every rank must see a NaN on any rank, or the healthy ones wait forever at the
+            # next gradient all-reduce; the ranks' mean is also the loss worth logging.
+            mean_loss = self.dist.all_reduce_sum([mean_loss])[0] / self.dist.world_size
         if not math.isfinite(mean_loss):
             raise Diverged(step + 1, mean_loss)
         return mean_loss

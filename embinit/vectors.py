@@ -109,7 +109,17 @@ def train_word2vec(sentences: Iterable[list[str]], cfg: InitConfig, dim: int) ->
             f"init.min_count={cfg.min_count} times in the training sentences; lower "
             "init.min_count or use a larger corpus"
         ) from exc
-    return model.wv
+    wv = model.wv
+    # The word2vec format cannot store keys with whitespace (e.g. U+001C, which the word
+    # pre-tokenizer emits as punctuation); such rows fall back to the random init instead.
+    keep = [k for k in wv.index_to_key if not any(c.isspace() for c in str(k))]
+    if len(keep) < len(wv.index_to_key):
+        log.warning("dropping %d Word2Vec keys containing whitespace (word2vec format cannot "
+                    "store them)", len(wv.index_to_key) - len(keep))
+        kept = KeyedVectors(vector_size=wv.vector_size)
+        kept.add_vectors(keep, wv[keep])
+        wv = kept
+    return wv
 
 
 def _is_binary(path: Path, binary: bool | None) -> bool:

