@@ -201,7 +201,7 @@ _CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1100px;
 margin:2em auto;padding:0 1em;color:#1f2328;line-height:1.5}
 h1,h2,h3{border-bottom:1px solid #d1d9e0;padding-bottom:.2em}
-table{border-collapse:collapse;margin:1em 0;font-size:.9em}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em;display:block;overflow-x:auto}
 th,td{border:1px solid #d1d9e0;padding:.3em .6em}th{background:#f6f8fa}
 td.r{text-align:right;white-space:nowrap}th.r{text-align:right}td.l,th.l{text-align:left}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;background:#f6f8fa}
