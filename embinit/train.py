@@ -448,20 +448,14 @@ class Trainer:
             do_log = s.step % cfg.log_interval == 0 or last
             do_eval = s.step % cfg.eval_interval == 0 or last
             if do_log or do_eval:
+                # train_step already averaged each loss over ranks: every rank holds the same.
                 train_loss = float(np.mean(s.window_losses)) if s.window_losses else None
-                if self.dist.enabled and train_loss is not None:
-                    train_loss = self.dist.all_reduce_sum([train_loss])[0] / self.dist.world_size
                 lr = lr_at(s.step - 1, self.total_steps, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio)
                 emit(train_loss, self.eval_val_subset() if do_eval else None, lr)
                 s.window_losses = []
-            if s.step % cfg.ckpt_interval == 0 or last:
-                if self.dist.enabled and s.window_losses:
-                    # Every rank resumes with the ranks' mean losses: the logged mean is unchanged.
-                    summed = self.dist.all_reduce_sum(s.window_losses)
-                    s.window_losses = [x / self.dist.world_size for x in summed]
-                if self.dist.is_main:
-                    s.elapsed_s = time.perf_counter() - t_run
-                    save_checkpoint(self.state_dict())
+            if (s.step % cfg.ckpt_interval == 0 or last) and self.dist.is_main:
+                s.elapsed_s = time.perf_counter() - t_run
+                save_checkpoint(self.state_dict())
         pbar.close()
         s.elapsed_s = time.perf_counter() - t_run
         return s
