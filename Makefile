@@ -44,7 +44,7 @@ report:
 	$(PYTHON) -m embinit.report experiments/$(STUDY) --out results/$(STUDY)
 
 bench:
-	$(PYTHON) -m embinit.bench --grid --out results/bench
+	$(PYTHON) -m embinit.tools.bench --grid --out results/bench
 
 clean:
 	rm -rf cache experiments/*/ results/*/ outputs multirun .pytest_cache

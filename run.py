@@ -26,7 +26,7 @@ def main(cfg: DictConfig) -> None:
     logging.getLogger("gensim").setLevel(logging.WARNING)
     try:
         validate(cfg)  # before importing torch: a bad setting is reported at once
-        from embinit.pipeline import run
+        from embinit.run.pipeline import run
 
         run(cfg, HydraConfig.get().runtime.output_dir)
     except EmbinitError as e:

@@ -49,10 +49,15 @@ class DataConfig:
 class VocabConfig:
     """The tokenizer axis of an arm."""
 
-    name: str = "bpe"  # bpe (byte-level BPE) | word (word-level, with <unk>)
-    size: int = 8192  # maximum vocabulary size, specials included
-    min_count: int = 1  # word: minimum train frequency of a word; bpe: min pair frequency
-    lowercase: bool = False  # word only: lowercase before lookup
+    name: str = "bpe"  # bpe (byte-level BPE) | word (word-level)
+    size: int = 8192  # maximum vocabulary size, specials (and, for oov=bytes, the 256 bytes) included
+    min_count: int = 2  # word: minimum train frequency of a word; bpe: min pair frequency
+    # word only. bytes: the top words (leading space kept, GPT-2 style) plus the 256 bytes;
+    # a word outside the vocabulary is spelled in byte tokens, so the model predicts every byte
+    # and bpb needs no external charge. unk: the closed vocabulary, every other word -> <unk>
+    # (bpb then needs the speller and layout charges, reported as bounds).
+    oov: str = "bytes"
+    lowercase: bool = False  # word with oov=unk only: lowercase before lookup (case is not charged)
     unk_token: str = "<unk>"
     eod_token: str = "<|endoftext|>"
 
@@ -108,8 +113,24 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     batch_size: int = 16  # sequences per micro-batch
     grad_accum: int = 1  # micro-batches per optimizer step
-    max_steps: int | None = 300  # budget in optimizer steps ...
-    max_bytes: int | None = None  # ... or in UTF-8 bytes of training text (set one, null the other)
+    # Which budget ends training; the other budget keys are ignored. bytes: every arm reads
+    # max_bytes of training text; epochs: max_epochs passes over the train split (equal bytes
+    # too); steps: max_steps optimizer steps; flops: max_flops training FLOPs (6N + attention).
+    budget: str = "epochs"
+    max_steps: int | None = None
+    max_bytes: int | None = None
+    max_epochs: float | None = 1.0
+    max_flops: float | None = None
+    # epochs: each epoch a seeded permutation of non-overlapping windows that covers every
+    # train token once, ordered by byte position so all arms read the text in the same order.
+    # random: window starts drawn uniformly over bytes (with replacement).
+    sampling: str = "epochs"
+    # tokens: every arm trains on model.block_size tokens; bytes: every arm's window spans
+    # context_bytes of text on average (block = round(context_bytes x train tokens per byte),
+    # at most model.block_size, which stays the size of the position table for every arm).
+    context: str = "tokens"
+    context_bytes: int = 512
+    eval_stride: int | None = None  # sliding final eval stride in tokens; null = block // 2
     lr: float = 3e-3
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 20
@@ -120,7 +141,7 @@ class TrainConfig:
     log_interval: int = 10
     eval_interval: int = 50
     eval_windows: int = 32  # periodic val evals use this many evenly spaced windows
-    ckpt_interval: int = 100
+    ckpt_interval: int = 50
     num_threads: int | None = None  # torch CPU threads; null = torch's default
     deterministic: bool = True  # deterministic algorithms on CPU
 
@@ -142,6 +163,10 @@ class StudyConfig:
     name: str = "default"
     reference_arm: str = "bpe+scratch"
     description: str = ""
+    # The study's declared comparisons (arm names, each against reference_arm); p-values are
+    # Holm-adjusted over them. Empty: every arm is compared with the reference.
+    primary: list[str] = field(default_factory=list)
+    equivalence_margin: float = 0.02  # bpb; "equivalent" only from a TOST at this margin
 
 
 @dataclass
@@ -163,9 +188,14 @@ def register_configs() -> None:
     cs.store(name="embinit_schema", node=Config)
 
 
+# The valid values of every enumerated key, stated once.
 DATA_NAMES = ("wiki_sample", "text_files", "hf")
 VOCAB_NAMES = ("bpe", "word")
+OOV_MODES = ("bytes", "unk")
 INIT_NAMES = ("scratch", "word2vec", "glove")
+BUDGETS = ("bytes", "epochs", "steps", "flops")
+SAMPLINGS = ("epochs", "random")
+CONTEXTS = ("tokens", "bytes")
 BYTE_ALPHABET = 256  # byte-level BPE needs every byte as a base token
 
 
@@ -187,10 +217,12 @@ def validate(cfg: DictConfig | Config) -> None:
          f"data.val_fraction ({vf}) and data.test_fraction ({tf}) must be in (0, 1) and sum below 1")
     need(c.vocab.name in VOCAB_NAMES, f"vocab={c.vocab.name!r} is unknown; choose one of {VOCAB_NAMES}")
     n_special = 2  # unk + eod
-    if c.vocab.name == "bpe":
-        need(c.vocab.size >= BYTE_ALPHABET + n_special,
-             f"vocab.size={c.vocab.size} is too small for byte-level BPE: it needs at least "
-             f"{BYTE_ALPHABET + n_special} (256 bytes + specials); use e.g. vocab.size=8192")
+    needs_bytes = c.vocab.name == "bpe" or c.vocab.oov == "bytes"
+    if needs_bytes:
+        need(c.vocab.size > BYTE_ALPHABET + n_special,
+             f"vocab.size={c.vocab.size} is too small for vocab={c.vocab.name} with every byte "
+             f"as a token: it needs more than {BYTE_ALPHABET + n_special} (256 bytes + specials); "
+             "use e.g. vocab.size=8192")
     else:
         need(c.vocab.size > n_special,
              f"vocab.size={c.vocab.size} leaves no room for words; use e.g. vocab.size=16384")
@@ -208,13 +240,21 @@ def validate(cfg: DictConfig | Config) -> None:
     need(c.model.block_size >= 2, "model.block_size must be >= 2")
     need(0.0 <= c.model.dropout < 1.0, "model.dropout must be in [0, 1)")
     t = c.train
-    need((t.max_steps is None) != (t.max_bytes is None),
-         "set exactly one training budget: train.max_steps=N or train.max_bytes=N "
-         "(set the other to null)")
-    need(t.max_steps is None or t.max_steps > 0,
-         f"train.max_steps={t.max_steps} must be > 0")
-    need(t.max_bytes is None or t.max_bytes > 0,
-         f"train.max_bytes={t.max_bytes} must be > 0")
+    need(t.budget in BUDGETS, f"train.budget={t.budget!r} is unknown; choose one of {BUDGETS}")
+    if t.budget in BUDGETS:
+        key = {"bytes": "max_bytes", "epochs": "max_epochs", "steps": "max_steps",
+               "flops": "max_flops"}[t.budget]
+        value = getattr(t, key)
+        need(value is not None and value > 0,
+             f"train.budget={t.budget} needs train.{key} > 0 (got {value})")
+    need(t.sampling in SAMPLINGS, f"train.sampling={t.sampling!r} is unknown; choose one of {SAMPLINGS}")
+    need(t.context in CONTEXTS, f"train.context={t.context!r} is unknown; choose one of {CONTEXTS}")
+    need(t.context_bytes >= 2, "train.context_bytes must be >= 2")
+    need(t.eval_stride is None or t.eval_stride >= 1, "train.eval_stride must be >= 1 or null")
+    need(c.vocab.oov in OOV_MODES, f"vocab.oov={c.vocab.oov!r} is unknown; choose one of {OOV_MODES}")
+    need(not (c.vocab.name == "word" and c.vocab.oov == "bytes" and c.vocab.lowercase),
+         "vocab.lowercase=true would lose case that vocab.oov=bytes must reproduce; use "
+         "vocab.oov=unk with vocab.lowercase=true, or vocab.lowercase=false")
     need(t.batch_size >= 1 and t.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1")
     need(t.lr > 0, "train.lr must be > 0")
     need(t.warmup_steps >= 0, "train.warmup_steps must be >= 0")

@@ -1,26 +1,31 @@
-"""The run record: what a run leaves in its directory, and the only input analysis reads.
+"""The run record: the one contract between the side that trains and the side that analyses.
 
-    <run dir>/config.json     resolved config (identity of the run; checked on resume)
-    <run dir>/metrics.jsonl   one row per log/eval step
-    <run dir>/checkpoint.pt   latest complete checkpoint (atomic)
-    <run dir>/summary.json    written once, at the end: status completed | diverged
+This module alone knows the directory layout and the file names, and it types what a run
+leaves behind. The producer (`embinit.run`, torch) writes records through `RunRecord`; the
+consumer (`embinit.study`, pandas) reads them through `find_runs`, `read_summary`,
+`read_metrics`, `read_config` and `read_study_settings`. Neither side imports the other, and
+this module imports neither torch nor Hydra.
 
-A summary is the last file written, so a directory without one is unfinished and
-never mistaken for a result.
+    <experiments>/<study>/study.json               report settings of the study (StudySettings)
+    <experiments>/<study>/<arm>/seed<k>/config.json     resolved config (identity; checked on resume)
+    <experiments>/<study>/<arm>/seed<k>/metrics.jsonl   one row per log/eval step
+    <experiments>/<study>/<arm>/seed<k>/checkpoint.pt   latest complete checkpoint (atomic)
+    <experiments>/<study>/<arm>/seed<k>/summary.json    written once, last: status completed|diverged
+
+A summary is the last file written, so a directory without one is unfinished and never
+mistaken for a result. Summary keys only ever get added: records written by older versions
+load, with the newer fields absent (None).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
-import sys
+import re
 import tempfile
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 
 from embinit.errors import ConfigError
 from embinit.storage import (
@@ -31,9 +36,251 @@ from embinit.storage import (
     read_jsonl,
 )
 
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+STUDY_FILE = "study.json"
+HYDRA_CONFIG = Path(".hydra") / "config.yaml"  # Hydra's own copy; read only by old records
+
+COMPLETED = "completed"
+DIVERGED = "diverged"
+MISSING = "missing"  # a run directory without summary.json: unfinished or killed
+UNREADABLE = "unreadable"  # a summary.json that is not valid JSON
+
+_SEED_DIR = re.compile(r"seed(\d+)")
+
 # Keys that may change between invocations of the same run without changing its result.
-VOLATILE_KEYS = ("paths", "logger")
+# `study` holds report settings (name, reference arm, description, primary comparisons):
+# editing them must not block resuming a run.
+VOLATILE_KEYS = ("paths", "logger", "study")
 VOLATILE_TRAIN_KEYS = ("num_threads", "log_interval", "ckpt_interval")
+
+
+# ------------------------------------------------------------------------------ layout
+
+
+def arm_label(vocab: str, init: str) -> str:
+    """The arm's name in directories and reports: `<vocab>+<init>`."""
+    return f"{vocab}+{init}"
+
+
+def run_dir(experiments: str | os.PathLike[str], study: str, arm: str, seed: int) -> Path:
+    """Where the run of (study, arm, seed) lives."""
+    return Path(experiments) / study / arm / f"seed{int(seed)}"
+
+
+def run_subdir(vocab: str, init: str, seed: int | str) -> str:
+    """`<arm>/seed<k>`: a run's directory relative to its study directory (Hydra's sweep subdir)."""
+    return f"{arm_label(vocab, init)}/seed{seed}"
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run directory found in a study: the arm and seed its path names."""
+
+    arm: str
+    seed: int
+    dir: Path
+
+
+def find_runs(study_dir: str | os.PathLike[str]) -> list[RunRef]:
+    """Every `<study>/<arm>/seed<k>` directory, sorted by arm name then seed."""
+    study = Path(study_dir)
+    found: list[RunRef] = []
+    for arm_dir in study.iterdir():
+        if not arm_dir.is_dir() or arm_dir.name.startswith("."):
+            continue
+        for d in arm_dir.iterdir():
+            m = _SEED_DIR.fullmatch(d.name)
+            if m and d.is_dir():
+                found.append(RunRef(arm_dir.name, int(m.group(1)), d))
+    return sorted(found, key=lambda r: (r.arm, r.seed, str(r.dir)))
+
+
+# ------------------------------------------------------------------------------ typed summary
+
+
+def _from_dict(cls: type, data: dict[str, Any] | None) -> Any:
+    """A dataclass from a dict, tolerant of keys from other versions (missing -> default)."""
+    if data is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _drop_none(v) if isinstance(v, dict) else v for k, v in d.items() if v is not None}
+
+
+@dataclass
+class SplitResult:
+    """The final evaluation of one split (val or test), summed over every target once."""
+
+    loss: float  # nats per token
+    bpb: float  # model nats / (ln 2 * bytes): for exact tokenizers, the headline
+    bpb_oov_adjusted: float  # + each <unk>'s spelling under the unigram speller
+    bpb_lossless: float  # + <unk> spellings + dropped whitespace (closed-vocabulary word arms)
+    tokens: int
+    bytes: int
+    nats: float
+    unk_spelling_nats: float = 0.0
+    layout_nats: float = 0.0
+    # <unk> spellings priced by every speller: {"unigram": nats, "ngram": nats}
+    spelling_nats: dict[str, float] | None = None
+    bpb_lossless_by_speller: dict[str, float] | None = None
+    # Sliding-window evaluation (every target scored with at least block - stride of context)
+    bpb_sliding: float | None = None
+    sliding_stride: int | None = None
+    # Per document, in split order: model nats (plus lossless charges), and UTF-8 bytes.
+    doc_ids: list[str] | None = None
+    doc_nats: list[float] | None = None
+    doc_charge_nats: list[float] | None = None
+    doc_bytes: list[int] | None = None
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    total_steps: int
+    tokens_seen: int
+    bytes_seen: int
+    wall_s: float | None = None
+    train_wall_s: float | None = None
+    tokens_per_s: float | None = None
+    device: str | None = None
+    world_size: int | None = None
+    epochs: float | None = None  # training bytes seen / train split bytes
+    flops: float | None = None  # training FLOPs (6N + attention, per token x tokens seen)
+    budget: str | None = None  # bytes | steps | flops | epochs
+
+
+@dataclass
+class InitCompute:
+    """What the initialization itself consumed: zero for scratch."""
+
+    train_tokens: int = 0  # tokens the vector model read (its epochs x its corpus)
+    epochs: float = 0.0
+    wall_s: float = 0.0
+    flops: float = 0.0  # estimate; see the producer's init module for the formula
+    source: str = "none"  # trained | file | glove | none
+
+
+@dataclass
+class RunSummary:
+    """summary.json. Sections stay dicts where their keys are open-ended (params, oov, data)."""
+
+    arm: str
+    vocab: str
+    init: str
+    seed: int
+    study: str
+    model: str
+    status: str
+    model_config: dict[str, Any] = field(default_factory=dict)
+    vocab_size: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    oov: dict[str, Any] = field(default_factory=dict)
+    word_oov_curve: list[dict[str, float]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    diverged_at_step: int | None = None
+    val: SplitResult | None = None
+    test: SplitResult | None = None
+    train: TrainResult | None = None
+    init_compute: InitCompute | None = None
+    context: dict[str, Any] | None = None  # block in tokens and the bytes it spans
+
+    def to_dict(self) -> dict[str, Any]:
+        # Optional fields a run did not measure stay out rather than appear as null.
+        d = _drop_none(asdict(self))
+        d["diverged_at_step"] = self.diverged_at_step
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in data.items() if k in names}
+        for key, sub in (("val", SplitResult), ("test", SplitResult), ("train", TrainResult),
+                         ("init_compute", InitCompute)):
+            kw[key] = _from_dict(sub, data.get(key))
+        kw.setdefault("status", MISSING)
+        for key in ("arm", "vocab", "init", "study", "model"):
+            kw.setdefault(key, "")
+        kw.setdefault("seed", -1)
+        return cls(**kw)
+
+
+# ------------------------------------------------------------------------------ study settings
+
+
+@dataclass
+class StudySettings:
+    """What the report of a study needs beyond its runs; written by the sweep, read by the report."""
+
+    name: str
+    reference_arm: str = "bpe+scratch"
+    description: str = ""
+    # Arm names compared against the reference as the study's declared hypotheses; p-values
+    # are Holm-adjusted across them. Empty: every arm against the reference.
+    primary: list[str] = field(default_factory=list)
+    # |difference| below this (bpb) counts as practically equivalent (TOST, both one-sided tests).
+    equivalence_margin: float = 0.02
+
+
+def write_study_settings(study_dir: str | os.PathLike[str], settings: StudySettings) -> None:
+    atomic_write_json(Path(study_dir) / STUDY_FILE, asdict(settings))
+
+
+def read_study_settings(study_dir: str | os.PathLike[str]) -> StudySettings | None:
+    path = Path(study_dir) / STUDY_FILE
+    if not path.exists():
+        return None
+    try:
+        return _from_dict(StudySettings, read_json(path))
+    except (json.JSONDecodeError, OSError, TypeError):
+        return None
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def read_summary(run: str | os.PathLike[str]) -> tuple[str, dict[str, Any] | None]:
+    """(status, raw summary dict) of a run directory; MISSING or UNREADABLE with None."""
+    path = Path(run) / SUMMARY_FILE
+    if not path.exists():
+        return MISSING, None
+    try:
+        summary = read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return UNREADABLE, None
+    if not isinstance(summary, dict):
+        return UNREADABLE, None
+    return str(summary.get("status") or MISSING), summary
+
+
+def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """metrics.jsonl rows (a torn last line is ignored)."""
+    return read_jsonl(Path(run) / METRICS_FILE)
+
+
+def read_config(run: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The run's resolved config: config.json, else (records older than config.json) Hydra's copy."""
+    d = Path(run)
+    if (d / CONFIG_FILE).exists():
+        return read_json(d / CONFIG_FILE)
+    if (d / HYDRA_CONFIG).exists():
+        from omegaconf import OmegaConf
+
+        raw = OmegaConf.load(d / HYDRA_CONFIG)
+        try:
+            return OmegaConf.to_container(raw, resolve=True)  # type: ignore[return-value]
+        except Exception:  # an interpolation that needs Hydra's runtime
+            return OmegaConf.to_container(raw, resolve=False)  # type: ignore[return-value]
+    return None
+
+
+# ------------------------------------------------------------------------------ writing
 
 
 def identity(config: dict[str, Any]) -> dict[str, Any]:
@@ -57,12 +304,14 @@ def config_diff(saved: dict[str, Any], requested: dict[str, Any], prefix: str = 
 
 
 class RunRecord:
-    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
-        self.dir = Path(run_dir)
-        self.config_path = self.dir / "config.json"
-        self.metrics_path = self.dir / "metrics.jsonl"
-        self.summary_path = self.dir / "summary.json"
-        self.checkpoint_path = self.dir / "checkpoint.pt"
+    """One run directory, as the producer writes it."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.dir = Path(directory)
+        self.config_path = self.dir / CONFIG_FILE
+        self.metrics_path = self.dir / METRICS_FILE
+        self.summary_path = self.dir / SUMMARY_FILE
+        self.checkpoint_path = self.dir / CHECKPOINT_FILE
 
     def ensure_writable(self) -> None:
         try:
@@ -77,12 +326,8 @@ class RunRecord:
             ) from e
 
     def summary(self) -> dict[str, Any] | None:
-        if not self.summary_path.exists():
-            return None
-        try:
-            return read_json(self.summary_path)
-        except (json.JSONDecodeError, OSError):
-            return None
+        status, summary = read_summary(self.dir)
+        return summary if status != UNREADABLE else None
 
     def check_identity(self, config: dict[str, Any]) -> None:
         """Refuse to continue a run directory that holds a run with another config."""
@@ -105,54 +350,13 @@ class RunRecord:
         append_jsonl(self.metrics_path, row)
 
     def metrics(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.metrics_path)
+        return read_metrics(self.dir)
 
     def truncate_metrics(self, after_step: int) -> None:
         """Drop rows past the resumed checkpoint, which the resumed run writes again."""
         rows = [r for r in self.metrics() if r["step"] <= after_step]
-        atomic_write_text(self.metrics_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        atomic_write_text(self.metrics_path,
+                          "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_json(self.summary_path, summary)
-
-
-class RunDirCheck(Callback):
-    """Hydra callback (conf/config.yaml): check the output directory before Hydra writes to it.
-
-    Hydra creates the run (or sweep) directory and writes .hydra/ into it before `run.py`'s
-    task function starts, so an unwritable location would end in a Hydra traceback. This
-    check runs first and fails the way `run.py` does: `error: ...` on stderr, exit code 2.
-    """
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _writable_or_exit(config.hydra.run.dir)
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _writable_or_exit(config.hydra.sweep.dir)
-
-
-def _writable_or_exit(directory: str) -> None:
-    try:
-        RunRecord(directory).ensure_writable()
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
-def software_versions() -> dict[str, str]:
-    import gensim
-    import numpy
-    import tokenizers
-    import torch
-
-    import embinit
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "tokenizers": tokenizers.__version__,
-        "gensim": gensim.__version__,
-        "embinit": embinit.__version__,
-        "platform": platform.platform(),
-    }
+    def write_summary(self, summary: RunSummary) -> None:
+        atomic_write_json(self.summary_path, summary.to_dict())

@@ -8,12 +8,13 @@ import logging
 import numpy as np
 import pytest
 
-from embinit.cache import build_or_load_token_cache, token_byte_lengths
 from embinit.config import DataConfig, VocabConfig
-from embinit.corpus import Corpus, Document
 from embinit.metrics import SpellingModel
-from embinit.split import split_byte_counts, split_doc_counts
-from embinit.tokenizer import build_or_load_tokenizer, train_tokenizer
+from embinit.run.data.accounting import token_byte_lengths
+from embinit.run.data.cache import build_or_load_token_cache
+from embinit.run.data.corpus import Corpus, Document
+from embinit.run.data.split import split_byte_counts, split_doc_counts
+from embinit.run.data.tokenizer import build_or_load_tokenizer, train_tokenizer
 
 # split_seed=0, 0.25/0.25: doc0, doc1 -> train; doc2, doc3 -> val; doc12 -> test.
 DATA = DataConfig(val_fraction=0.25, test_fraction=0.25, split_seed=0, min_doc_chars=0)
@@ -139,7 +140,7 @@ def test_unk_spelling_nats_hand_computed(tmp_path):
 
 def test_reuse_on_second_call(tmp_path, caplog):
     first = build(tmp_path)
-    with caplog.at_level(logging.INFO, logger="embinit.cache"):
+    with caplog.at_level(logging.INFO, logger="embinit.run.data.cache"):
         second = build(tmp_path)
     assert second.reused and second.dir == first.dir
     assert "reusing cached token arrays" in caplog.text
@@ -155,7 +156,7 @@ def test_flipped_byte_triggers_rebuild(tmp_path, caplog):
     data = bytearray(path.read_bytes())
     data[2] ^= 0xFF
     path.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="embinit.cache"):
+    with caplog.at_level(logging.WARNING, logger="embinit.run.data.cache"):
         rebuilt = build(tmp_path)
     assert not rebuilt.reused
     assert "sha256" in caplog.text
@@ -166,7 +167,7 @@ def test_flipped_byte_triggers_rebuild(tmp_path, caplog):
 def test_missing_meta_is_a_partial_entry(tmp_path, caplog):
     first = build(tmp_path)
     (first.dir / "meta.json").unlink()
-    with caplog.at_level(logging.WARNING, logger="embinit.cache"):
+    with caplog.at_level(logging.WARNING, logger="embinit.run.data.cache"):
         rebuilt = build(tmp_path)
     assert not rebuilt.reused and "no meta.json" in caplog.text
     assert (first.dir / "meta.json").exists()

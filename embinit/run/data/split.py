@@ -12,8 +12,8 @@ import hashlib
 from collections.abc import Iterator
 
 from embinit.config import DataConfig
-from embinit.corpus import Corpus, Document
 from embinit.errors import DataError
+from embinit.run.data.corpus import Corpus, Document
 
 SPLITS = ("train", "val", "test")
 

@@ -12,17 +12,13 @@ import torch
 
 from embinit.config import ModelConfig, TrainConfig
 from embinit.errors import DataError
-from embinit.model import GPT
-from embinit.train import (
+from embinit.run.model import GPT
+from embinit.run.train.evaluate import eval_windows, evaluate, spaced_subset
+from embinit.run.train.loop import Trainer, lr_at, plan_steps
+from embinit.run.train.sampling import (
     ByteAlignedSampler,
-    Trainer,
-    eval_windows,
-    evaluate,
     gather_windows,
     global_batch_starts,
-    lr_at,
-    plan_steps,
-    spaced_subset,
     window_target_bytes,
 )
 

@@ -12,7 +12,7 @@ from gensim.models import KeyedVectors, Word2Vec
 
 from embinit.config import InitConfig
 from embinit.errors import DataError
-from embinit.vectors import (
+from embinit.run.init.vectors import (
     TokenSentences,
     build_or_load_vectors,
     load_glove,
@@ -22,7 +22,7 @@ from embinit.vectors import (
     vectors_key,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[4]
 EOD = 0
 
 
@@ -86,7 +86,7 @@ _CHILD = textwrap.dedent(
     import hashlib, sys
     sys.path.insert(0, sys.argv[1])
     from tests.test_vectors import cfg, synthetic_stream
-    from embinit.vectors import TokenSentences, train_word2vec
+    from embinit.run.init.vectors import TokenSentences, train_word2vec
     ids, vocab = synthetic_stream()
     kv = train_word2vec(TokenSentences(ids, vocab, 0), cfg(), 16)
     print(hashlib.sha256(kv.vectors.tobytes() + "|".join(kv.index_to_key).encode()).hexdigest())
@@ -201,7 +201,7 @@ def test_cache_reuse_and_partial_entry_rebuilt(tmp_path, caplog):
         return TokenSentences(ids, vocab, EOD)
 
     c = cfg()
-    caplog.set_level(logging.INFO, logger="embinit.vectors")
+    caplog.set_level(logging.INFO, logger="embinit.run.init.vectors")
     kv1, path1, reused1 = build_or_load_vectors(c, 16, factory, "tok123", tmp_path)
     assert not reused1 and len(calls) == 1 and "training Word2Vec" in caplog.text
     assert path1 == tmp_path / "vectors" / vectors_key("tok123", c, 16) / "vectors.bin"

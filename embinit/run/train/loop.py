@@ -14,7 +14,6 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,14 +21,19 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from embinit.config import TrainConfig
-from embinit.distributed import Dist
 from embinit.errors import ConfigError, DataError
-from embinit.metrics import bits_per_byte
-from embinit.storage import atomic_torch_save
+from embinit.run.train.checkpoint import CHECKPOINT_FORMAT
+from embinit.run.train.distributed import Dist
+from embinit.run.train.evaluate import EvalResult, eval_windows, evaluate, spaced_subset
+from embinit.run.train.sampling import (
+    ByteAlignedSampler,
+    gather_windows,
+    global_batch_starts,
+    window_target_bytes,
+)
 
 log = logging.getLogger("embinit.train")
 
-CHECKPOINT_FORMAT = 1
 
 
 # ---------------------------------------------------------------- pure schedule / budget
@@ -58,164 +62,24 @@ def plan_steps(cfg: TrainConfig, tokens_per_step: int, train_bytes_per_token: fl
     return max(1, math.ceil(cfg.max_bytes / bytes_per_step))
 
 
-# ---------------------------------------------------------------- data: byte-aligned windows
 
 
-class ByteAlignedSampler:
-    """Draws window starts uniformly over the bytes of a token stream.
-
-    A start byte u ~ U[0, total_bytes) maps to the token covering it, so two
-    tokenizations of the same text, sampled with the same generator, begin their
-    windows at the same places in the text. A coarse cumulative index (one entry per
-    `stride` tokens) keeps memory at 1/stride of the stream; starts past the last full
-    window are clipped to it.
-    """
-
-    def __init__(self, nbytes: np.ndarray, block: int, stride: int = 256) -> None:
-        n = len(nbytes)
-        if n < block + 1:
-            raise DataError(
-                f"the training split has {n} tokens, fewer than one block of {block} + 1; "
-                "use a larger corpus, smaller data.val_fraction/test_fraction, or a smaller "
-                "model.block_size"
-            )
-        self.nbytes = nbytes
-        self.block = block
-        self.stride = stride
-        self.max_start = n - block - 1
-        chunk_sums = np.add.reduceat(np.asarray(nbytes), np.arange(0, n, stride), dtype=np.uint64)
-        self.coarse = np.concatenate([[0], np.cumsum(chunk_sums, dtype=np.uint64)])
-        self.total_bytes = int(self.coarse[-1])
-
-    def starts(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        u = rng.integers(0, self.total_bytes, size=count, dtype=np.uint64)
-        chunk = np.searchsorted(self.coarse, u, side="right") - 1
-        out = np.empty(count, dtype=np.int64)
-        for i, (c, ui) in enumerate(zip(chunk, u, strict=True)):
-            lo = int(c) * self.stride
-            local = np.cumsum(self.nbytes[lo : lo + self.stride], dtype=np.uint64)
-            out[i] = lo + int(np.searchsorted(local, ui - self.coarse[c], side="right"))
-        return np.minimum(out, self.max_start)
 
 
-def global_batch_starts(
-    sampler: ByteAlignedSampler, seed: int, step: int, grad_accum: int, world: int, batch: int
-) -> np.ndarray:
-    """Starts of one optimizer step's global batch, shape (grad_accum, world, batch).
-
-    Derived from (seed, step) alone, so resuming at step k or changing the number of
-    ranks at a fixed global batch reads exactly the same windows.
-    """
-    rng = np.random.default_rng([seed, step])
-    return sampler.starts(rng, grad_accum * world * batch).reshape(grad_accum, world, batch)
 
 
-def gather_windows(ids: np.ndarray, starts: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs and next-token targets for windows beginning at `starts`."""
-    idx = starts[:, None] + np.arange(block + 1)[None, :]
-    chunk = np.asarray(ids[idx], dtype=np.int64)
-    return chunk[:, :-1], chunk[:, 1:]
 
 
-def _target_index(starts: np.ndarray, block: int) -> np.ndarray:
-    """Stream positions of the targets of windows beginning at `starts`."""
-    return starts.reshape(-1)[:, None] + 1 + np.arange(block)[None, :]
 
 
-def window_target_bytes(nbytes: np.ndarray, starts: np.ndarray, block: int) -> int:
-    return int(np.asarray(nbytes[_target_index(starts, block)], dtype=np.uint64).sum())
 
 
-def window_target_sum(values: np.ndarray, starts: np.ndarray, block: int) -> float:
-    """Sum of a per-token float array over the targets of the windows (float64)."""
-    return float(np.asarray(values[_target_index(starts, block)], dtype=np.float64).sum())
 
 
-# ---------------------------------------------------------------- evaluation
 
 
-def eval_windows(n_tokens: int, block: int) -> list[tuple[int, int]]:
-    """Non-overlapping (start, length) windows in which every target is predicted once.
-
-    Targets are positions 1..n_tokens-1 (the stream starts with an end-of-document
-    token, so every real token is a target); the last window may be shorter.
-    """
-    n_targets = n_tokens - 1
-    return [(s, min(block, n_targets - s)) for s in range(0, n_targets, block)]
 
 
-@dataclass(frozen=True)
-class EvalResult:
-    nats: float  # summed over targets
-    targets: int
-    bytes: int  # UTF-8 bytes attributed to the targets
-    extra_nats: float = 0.0  # lossless charges of the targets (word-level: <unk>, whitespace)
-
-    @property
-    def loss(self) -> float:
-        return self.nats / self.targets
-
-    @property
-    def bpb(self) -> float:
-        return bits_per_byte(self.nats, self.bytes)
-
-    @property
-    def bpb_lossless(self) -> float:
-        return bits_per_byte(self.nats + self.extra_nats, self.bytes)
-
-
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module,
-    ids: np.ndarray,
-    nbytes: np.ndarray,
-    windows: list[tuple[int, int]],
-    device: torch.device,
-    batch_size: int,
-    autocast: Callable[[], contextlib.AbstractContextManager[Any]],
-    dist: Dist | None = None,
-    extra: np.ndarray | None = None,
-) -> EvalResult:
-    """Sum per-token NLL (nats) over `windows`; ranks split the windows and all-reduce.
-
-    `extra` (word-level token caches) holds each target's lossless charge, summed alongside.
-    """
-    d = dist or Dist()
-    mine = windows[d.rank :: d.world_size]
-    was_training = model.training
-    model.eval()
-    nats, targets, nbytes_total, extra_total = 0.0, 0, 0, 0.0
-    # Windows of equal length are batched together; only the tail window differs.
-    by_len: dict[int, list[int]] = {}
-    for s, length in mine:
-        by_len.setdefault(length, []).append(s)
-    for length, starts in by_len.items():
-        for i in range(0, len(starts), batch_size):
-            st = np.asarray(starts[i : i + batch_size], dtype=np.int64)
-            x, y = gather_windows(ids, st, length)
-            xt = torch.from_numpy(x).to(device, non_blocking=True)
-            yt = torch.from_numpy(y).to(device, non_blocking=True)
-            with autocast():
-                nll = model.token_nll(xt, yt)
-            nats += float(nll.double().sum())
-            targets += y.size
-            nbytes_total += window_target_bytes(nbytes, st, length)
-            if extra is not None:
-                extra_total += window_target_sum(extra, st, length)
-    model.train(was_training)
-    nats, targets_f, bytes_f, extra_total = d.all_reduce_sum(
-        [nats, float(targets), float(nbytes_total), extra_total])
-    return EvalResult(nats=nats, targets=int(targets_f), bytes=int(bytes_f),
-                      extra_nats=extra_total)
-
-
-def spaced_subset(windows: list[tuple[int, int]], k: int) -> list[tuple[int, int]]:
-    """k evenly spaced full-length windows (a fixed, cheap subset for periodic evals)."""
-    full = [w for w in windows if w[1] == windows[0][1]]
-    if len(full) <= k:
-        return full
-    picks = np.linspace(0, len(full) - 1, k).round().astype(int)
-    return [full[i] for i in picks]
 
 
 # ---------------------------------------------------------------- device
@@ -470,24 +334,5 @@ def _progress(total: int, initial: int, enabled: bool) -> Any:
                 leave=False, dynamic_ncols=True)
 
 
-def save_checkpoint_file(path: Path, payload: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Atomically write a checkpoint; `extra` carries the run's identity for resume checks."""
-    atomic_torch_save(path, {**payload, **extra})
 
 
-def load_checkpoint_file(path: Path) -> dict[str, Any]:
-    """Load a checkpoint safely: tensors and plain containers only (weights_only=True)."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, corrupt or not a torch file: torch raises many types
-        first_sentence = str(e).split(". ")[0]
-        raise DataError(
-            f"checkpoint {path} is unreadable ({type(e).__name__}: {first_sentence}); delete it "
-            "to restart this run from step 0"
-        ) from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise DataError(
-            f"checkpoint {path} is not an embinit checkpoint of format {CHECKPOINT_FORMAT}; "
-            "delete it to restart this run from step 0"
-        )
-    return ckpt

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from embinit.config import DataConfig
-from embinit.corpus import (
+from embinit.errors import DataError
+from embinit.run.data.corpus import (
     Corpus,
     Document,
     clean_wiki_text,
     group_wikitext_articles,
     open_corpus,
 )
-from embinit.errors import DataError
 
 
 def text_cfg(path: Path, **kw) -> DataConfig:
@@ -95,7 +95,7 @@ def test_wiki_cache_rebuilds_after_corruption(tmp_path, caplog):
     first = open_corpus(cfg, tmp_path)
     (docs_path,) = tmp_path.glob("corpus/*/docs.jsonl")
     docs_path.write_text('{"id": "1", "text": "tampered"}\n', encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="embinit.corpus"):
+    with caplog.at_level(logging.WARNING, logger="embinit.run.data.corpus"):
         second = open_corpus(cfg, tmp_path)
     assert "rebuilding" in caplog.text
     assert [d.doc_id for d in second] == [d.doc_id for d in first]
@@ -151,7 +151,7 @@ def test_non_utf8_replace_counts_substitutions_exactly(tmp_path, caplog):
     raw = b"caf\xe9 ok \xff\xfe end \xef\xbf\xbd"
     (tmp_path / "bad.txt").write_bytes(raw)
     corpus = open_corpus(text_cfg(tmp_path))
-    with caplog.at_level(logging.WARNING, logger="embinit.corpus"):
+    with caplog.at_level(logging.WARNING, logger="embinit.run.data.corpus"):
         (doc,) = list(corpus)
     assert doc.text == "caf\ufffd ok \ufffd\ufffd end \ufffd"
     assert corpus.n_replaced_chars == 3

@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-from embinit import bench
-from embinit.model import GPT, fused_adamw_supported
+from embinit.tools import bench
 from embinit.params import param_breakdown
+from embinit.run.model import GPT, fused_adamw_supported
 from tests.conftest import ROOT
 
 TINY = ["--layers", "1", "--heads", "2", "--d-model", "32", "--block", "16", "--batch", "2",
@@ -20,7 +20,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 
 
 def _run_cli(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "embinit.bench", *args], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "embinit.tools.bench", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, check=True)
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, proc.stdout

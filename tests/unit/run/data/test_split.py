@@ -7,9 +7,9 @@ import random
 import pytest
 
 from embinit.config import DataConfig
-from embinit.corpus import Corpus, Document
 from embinit.errors import DataError
-from embinit.split import (
+from embinit.run.data.corpus import Corpus, Document
+from embinit.run.data.split import (
     assign_split,
     iter_split,
     split_byte_counts,

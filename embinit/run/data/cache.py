@@ -25,7 +25,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -35,11 +35,18 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from embinit.config import DataConfig, VocabConfig
-from embinit.corpus import Corpus, Document
 from embinit.metrics import N_SYMBOLS, LayoutModel, SpellingModel, layout_events
-from embinit.split import SPLITS, iter_split
+from embinit.run.data.accounting import (
+    SplitAccumulator,
+    SplitStats,
+    oov_curve,
+    token_byte_lengths,
+    word_counts,
+)
+from embinit.run.data.corpus import Corpus, Document
+from embinit.run.data.split import SPLITS, iter_split
+from embinit.run.data.tokenizer import tokenizer_key
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
-from embinit.tokenizer import oov_curve, tokenizer_key, word_counts
 
 log = logging.getLogger(__name__)
 
@@ -55,57 +62,10 @@ def ids_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)
 
 
-def token_byte_lengths(text: str, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
-    """UTF-8 bytes per token, summing exactly to ``len(text.encode())``.
-
-    Token i is charged the bytes from the end of token i-1 (the start of the text for i = 0)
-    to its own end, so the whitespace between tokens goes to the token after it and the last
-    token also takes any trailing bytes. ``offsets`` are character offsets (as HF tokenizers
-    report them); tokens sharing one character (a multi-byte character split across
-    byte-level tokens) charge it to the first of them and 0 to the rest.
-    """
-    if len(offsets) == 0:
-        raise ValueError("a text with no tokens has no token to charge its bytes to")
-    # Byte width of each character from its code point: 1/2/3/4 bytes below 0x80/0x800/0x10000.
-    cp = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
-    width = 1 + (cp >= 0x80).astype(np.int64) + (cp >= 0x800) + (cp >= 0x10000)
-    byte_pos = np.zeros(len(text) + 1, dtype=np.int64)  # byte offset of each character index
-    np.cumsum(width, out=byte_pos[1:])
-    char_ends = np.minimum(np.asarray(offsets, dtype=np.int64).reshape(-1, 2)[:, 1], len(text))
-    ends = byte_pos[char_ends]
-    ends[-1] = byte_pos[-1]
-    ends = np.maximum.accumulate(ends)  # repeated offsets charge 0, never a negative count
-    return np.diff(ends, prepend=0)
 
 
-@dataclass
-class SplitStats:
-    """Counts of one split's token stream; JSON-able with `dataclasses.asdict`."""
-
-    n_docs: int = 0
-    n_bytes: int = 0  # UTF-8 bytes of the documents' text (= nbytes.sum())
-    n_tokens: int = 0  # every stream token, EODs included
-    n_targets: int = 0  # n_tokens - 1: every token after the first is predicted
-    n_text_tokens: int = 0  # tokens of document text (not EOD); <unk> included
-    n_unk: int = 0
-    n_types: int = 0  # distinct surface strings (text[start:end]) of text tokens
-    n_unk_types: int = 0  # distinct surface strings that became <unk>
-    unk_bytes: int = 0  # UTF-8 bytes of <unk> surfaces, summed over occurrences
-    unk_spelling_nats: float = 0.0  # sum over <unk> occurrences of SpellingModel.cost(surface)
-    n_gaps: int = 0  # word-level only: gaps around tokens (whitespace the tokens do not carry)
-    layout_nats: float = 0.0  # word-level only: sum of LayoutModel.cost over those gaps
 
 
-def oov_rates(stats: SplitStats) -> dict[str, float]:
-    """Token, type and byte shares of <unk> (all 0.0 for byte-level BPE)."""
-    def ratio(a: float, b: float) -> float:
-        return float(a / b) if b else 0.0
-
-    return {
-        "token_rate": ratio(stats.n_unk, stats.n_text_tokens),
-        "type_rate": ratio(stats.n_unk_types, stats.n_types),
-        "unk_byte_share": ratio(stats.unk_bytes, stats.n_bytes),
-    }
 
 
 @dataclass
@@ -162,44 +122,6 @@ class _ArrayWriter:
         return {"dtype": self.dtype.name, "length": self.length, "sha256": self.sha.hexdigest()}
 
 
-class _SplitAccumulator:
-    """Running statistics of one split; <unk> surfaces are kept as counts to price them later."""
-
-    def __init__(self, track_layout: bool) -> None:
-        self.stats = SplitStats()
-        self.types: set[str] = set()
-        self.unk_surfaces: Counter[str] = Counter()
-        # Word-level tokens drop the text between them; count those gaps to price them later.
-        self.layout: Counter[tuple[str, str]] | None = Counter() if track_layout else None
-
-    def add(self, text: str, ids: np.ndarray, events: list[tuple[str, str]] | None,
-            surfaces: list[str], unk_id: int) -> None:
-        s = self.stats
-        s.n_docs += 1
-        s.n_bytes += len(text.encode("utf-8"))
-        s.n_text_tokens += len(ids)
-        self.types.update(surfaces)
-        for i in np.flatnonzero(ids == unk_id):
-            self.unk_surfaces[surfaces[i]] += 1
-        if self.layout is not None and events is not None:
-            self.layout.update(events)
-
-    def finish(self, spelling: SpellingModel | None, layout: LayoutModel | None) -> SplitStats:
-        s = self.stats
-        s.n_tokens = s.n_text_tokens + s.n_docs + 1  # one EOD before each document, one at the end
-        s.n_targets = s.n_tokens - 1
-        s.n_unk = sum(self.unk_surfaces.values())
-        s.n_types = len(self.types)
-        s.n_unk_types = len(self.unk_surfaces)
-        s.unk_bytes = sum(len(w.encode("utf-8")) * c for w, c in self.unk_surfaces.items())
-        if spelling is not None:
-            s.unk_spelling_nats = float(sum(spelling.cost(w) * c
-                                            for w, c in self.unk_surfaces.items()))
-        if layout is not None and self.layout is not None:
-            s.n_gaps = sum(self.layout.values())
-            s.layout_nats = float(sum(layout.cost(ctx, gap) * c
-                                      for (ctx, gap), c in self.layout.items()))
-        return s
 
 
 def _batched(docs: Iterable[Document], n: int) -> Iterator[list[Document]]:
@@ -218,14 +140,14 @@ def _encode_split(
     unk_id: int, dtype: np.dtype, out_dir: Path, batch_size: int,
     spelling_counts: np.ndarray | None, words: Counter[str] | None, track_layout: bool,
     charges: tuple[SpellingModel, LayoutModel] | None = None, lowercase_words: bool = False,
-) -> tuple[_SplitAccumulator, dict[str, dict[str, Any]]]:
+) -> tuple[SplitAccumulator, dict[str, dict[str, Any]]]:
     """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
 
     Also accumulates the spelling counts (train) and the word counts for the OOV curve, so
     the corpus is read once per split. With ``charges`` (word-level val/test, models fitted
     on train) it also writes ``{split}.extra.bin``.
     """
-    acc = _SplitAccumulator(track_layout)
+    acc = SplitAccumulator(track_layout)
     eod = np.array([eod_id], dtype=dtype)
     zero = np.zeros(1, dtype=NBYTES_DTYPE)
     t0 = time.perf_counter()
@@ -310,7 +232,7 @@ def _build(
     dtype = ids_dtype(vocab_size)
     spelling_counts = np.zeros(N_SYMBOLS, dtype=np.int64)
     word_tallies = {"train": Counter[str](), "val": Counter[str]()}
-    accs: dict[str, _SplitAccumulator] = {}
+    accs: dict[str, SplitAccumulator] = {}
     files: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     word_level = vocab_cfg.name == "word"

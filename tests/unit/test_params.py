@@ -8,7 +8,7 @@ import pytest
 from embinit.config import ModelConfig
 from embinit.params import flops_per_token, main, mfu, param_breakdown, peak_flops
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GPT2_SMALL = ModelConfig(name="gpt2_small", n_layer=12, n_head=12, d_model=768,
                          block_size=1024, bias=True, tie_embeddings=True)
 

@@ -7,16 +7,11 @@ from collections import Counter
 
 import pytest
 
-from embinit.cache import build_or_load_token_cache, oov_rates
 from embinit.config import DataConfig, VocabConfig
-from embinit.corpus import Corpus, Document
-from embinit.tokenizer import (
-    build_or_load_tokenizer,
-    oov_curve,
-    tokenizer_key,
-    train_tokenizer,
-    word_counts,
-)
+from embinit.run.data.accounting import oov_curve, oov_rates, word_counts
+from embinit.run.data.cache import build_or_load_token_cache
+from embinit.run.data.corpus import Corpus, Document
+from embinit.run.data.tokenizer import build_or_load_tokenizer, tokenizer_key, train_tokenizer
 
 # With split_seed=0 and 0.25/0.25 fractions: doc0, doc1 -> train; doc2, doc3 -> val;
 # doc12 -> test (pinned in test_split.py).
@@ -94,13 +89,13 @@ def test_tokenizer_cache_reuse_and_corrupt_file(tmp_path, caplog):
     c = corpus()
     tok, path, reused = build_or_load_tokenizer(c, DATA, WORD, tmp_path)
     assert not reused
-    with caplog.at_level(logging.INFO, logger="embinit.tokenizer"):
+    with caplog.at_level(logging.INFO, logger="embinit.run.data.tokenizer"):
         again, path2, reused = build_or_load_tokenizer(c, DATA, WORD, tmp_path)
     assert reused and path2 == path and f"reusing cached tokenizer {path}" in caplog.text
     assert again.get_vocab() == tok.get_vocab()
     path.write_text(path.read_text()[:100])  # torn file
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="embinit.tokenizer"):
+    with caplog.at_level(logging.WARNING, logger="embinit.run.data.tokenizer"):
         rebuilt, _, reused = build_or_load_tokenizer(c, DATA, WORD, tmp_path)
     assert not reused and "retraining" in caplog.text
     assert rebuilt.get_vocab() == tok.get_vocab()

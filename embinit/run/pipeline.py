@@ -15,28 +15,22 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from embinit import distributed
-from embinit.cache import TokenCache, build_or_load_token_cache, oov_rates
 from embinit.config import to_container, validate
-from embinit.corpus import Corpus, open_corpus
 from embinit.errors import ConfigError
-from embinit.initialization import InitResult, init_matrix
 from embinit.metrics import lossless_bpb, oov_adjusted_bpb
-from embinit.model import GPT
 from embinit.params import param_breakdown
-from embinit.record import RunRecord, config_diff, software_versions
-from embinit.tokenizer import build_or_load_tokenizer
-from embinit.tracking import make_tracker
-from embinit.train import (
-    Diverged,
-    EvalResult,
-    Trainer,
-    eval_windows,
-    evaluate,
-    load_checkpoint_file,
-    resolve_device,
-    save_checkpoint_file,
-)
+from embinit.record import RunRecord, RunSummary, config_diff
+from embinit.run.data.accounting import oov_rates
+from embinit.run.data.cache import TokenCache, build_or_load_token_cache
+from embinit.run.data.corpus import Corpus, open_corpus
+from embinit.run.data.tokenizer import build_or_load_tokenizer
+from embinit.run.init.initialization import InitResult, init_matrix
+from embinit.run.model import GPT
+from embinit.run.tracking import make_tracker
+from embinit.run.train import distributed
+from embinit.run.train.checkpoint import load_checkpoint_file, save_checkpoint_file
+from embinit.run.train.evaluate import EvalResult, eval_windows, evaluate
+from embinit.run.train.loop import Diverged, Trainer, resolve_device
 
 log = logging.getLogger("embinit.pipeline")
 
@@ -65,7 +59,7 @@ def make_init(cfg: DictConfig, tokenizer: Any, cache: TokenCache) -> InitResult:
     vocab = [tokenizer.id_to_token(i) for i in range(cache.vocab_size)]
     kv = None
     if cfg.init.name != "scratch":
-        from embinit.vectors import TokenSentences, build_or_load_vectors
+        from embinit.run.init.vectors import TokenSentences, build_or_load_vectors
 
         dim = cfg.init.dim or cfg.model.d_model
         train_ids = cache.splits["train"].ids
@@ -195,7 +189,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
                              "tokens_seen": trainer.state.tokens_seen,
                              "bytes_seen": trainer.state.bytes_seen}}
         if dist.is_main:
-            record.write_summary(summary)
+            record.write_summary(RunSummary.from_dict(summary))
         tracker.finish()
         return summary
 
@@ -223,7 +217,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
         },
     }
     if dist.is_main:
-        record.write_summary(summary)
+        record.write_summary(RunSummary.from_dict(summary))
         tracker.log_summary(summary)
         log.info("%s seed %d: val bpb %.4f (oov-adjusted %.4f, lossless %.4f), test bpb %.4f "
                  "-> %s", arm, cfg.seed, results["val"]["bpb"],
@@ -269,3 +263,23 @@ def _summary_base(cfg: DictConfig, arm: str, corpus: Corpus, cache: TokenCache,
         "versions": software_versions(),
     }
 
+
+
+def software_versions() -> dict[str, str]:
+    import platform
+
+    import gensim
+    import numpy
+    import tokenizers
+
+    import embinit
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "tokenizers": tokenizers.__version__,
+        "gensim": gensim.__version__,
+        "embinit": embinit.__version__,
+        "platform": platform.platform(),
+    }

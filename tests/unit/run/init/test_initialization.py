@@ -5,7 +5,7 @@ from gensim.models import KeyedVectors
 
 from embinit.config import InitConfig
 from embinit.errors import ConfigError, DataError
-from embinit.initialization import (
+from embinit.run.init.initialization import (
     init_matrix,
     projection_matrix,
     rescale_factor,

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from embinit.config import ModelConfig
-from embinit.model import GPT
 from embinit.params import param_breakdown
+from embinit.run.model import GPT
 
 V = 97
 

@@ -19,20 +19,17 @@ the corpus fingerprint, the split settings and the vocabulary settings.
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from operator import itemgetter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tokenizers
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from embinit.config import DataConfig, VocabConfig
-from embinit.corpus import Corpus
 from embinit.errors import ConfigError
-from embinit.split import iter_split
+from embinit.run.data.corpus import Corpus
+from embinit.run.data.split import iter_split
 from embinit.storage import atomic_write_text, stable_hash
 
 log = logging.getLogger(__name__)
@@ -134,41 +131,7 @@ def build_or_load_tokenizer(
     return tok, path, False
 
 
-_WHITESPACE = pre_tokenizers.Whitespace()
 
 
-def word_counts(texts: Iterable[str], lowercase: bool = False) -> Counter[str]:
-    """Counts of the words the `word` tokenizer would see (same Whitespace pre-tokenizer)."""
-    counts: Counter[str] = Counter()
-    for text in texts:
-        if lowercase:
-            text = text.lower()
-        counts.update(map(itemgetter(0), _WHITESPACE.pre_tokenize_str(text)))
-    return counts
 
 
-def oov_curve(
-    train_counts: Mapping[str, int], eval_counts: Mapping[str, int], sizes: Sequence[int]
-) -> list[dict[str, float]]:
-    """Share of eval tokens and types outside the k most frequent train words, per k in ``sizes``.
-
-    Train words are ranked by count, ties broken by the word itself so the curve is
-    deterministic. Specials take no slots: k counts words only. Empty eval counts give 0.0.
-    """
-    ranked = sorted((w for w, c in train_counts.items() if c > 0),
-                    key=lambda w: (-train_counts[w], w))
-    rank = {w: i for i, w in enumerate(ranked)}
-    eval_items = [(w, c) for w, c in eval_counts.items() if c > 0]
-    # A word is out of vocabulary at size k iff its train rank is >= k (unseen: rank = inf).
-    ranks = np.array([rank.get(w, np.inf) for w, _ in eval_items], dtype=np.float64)
-    counts = np.array([c for _, c in eval_items], dtype=np.int64)
-    n_tokens, n_types = int(counts.sum()), len(eval_items)
-    curve = []
-    for k in sizes:
-        oov = ranks >= k
-        curve.append({
-            "vocab_size": int(k),
-            "token_rate": float(counts[oov].sum() / n_tokens) if n_tokens else 0.0,
-            "type_rate": float(oov.sum() / n_types) if n_types else 0.0,
-        })
-    return curve

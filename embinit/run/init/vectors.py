@@ -1,6 +1,6 @@
 """Static word vectors: Word2Vec trained on the train tokens, or pretrained files (I/O edge).
 
-Every source ends as a gensim `KeyedVectors`; `embinit.initialization` maps it into
+Every source ends as a gensim `KeyedVectors`; `embinit.run.init.initialization` maps it into
 the model. Trained Word2Vec vectors are cached under
 ``<cache_root>/vectors/<key>/{vectors.bin, meta.json}``, keyed by the token cache key
 and every training setting; meta.json is written last, so an entry without it is

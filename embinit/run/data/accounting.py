@@ -1,0 +1,149 @@
+"""Counting what a tokenization does to the text: bytes per token, OOV and word statistics.
+
+Pure functions and accumulators; the token cache calls them while it streams each split.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+
+import numpy as np
+from tokenizers import pre_tokenizers
+
+from embinit.metrics import LayoutModel, SpellingModel
+
+
+def token_byte_lengths(text: str, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
+    """UTF-8 bytes per token, summing exactly to ``len(text.encode())``.
+
+    Token i is charged the bytes from the end of token i-1 (the start of the text for i = 0)
+    to its own end, so the whitespace between tokens goes to the token after it and the last
+    token also takes any trailing bytes. ``offsets`` are character offsets (as HF tokenizers
+    report them); tokens sharing one character (a multi-byte character split across
+    byte-level tokens) charge it to the first of them and 0 to the rest.
+    """
+    if len(offsets) == 0:
+        raise ValueError("a text with no tokens has no token to charge its bytes to")
+    # Byte width of each character from its code point: 1/2/3/4 bytes below 0x80/0x800/0x10000.
+    cp = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    width = 1 + (cp >= 0x80).astype(np.int64) + (cp >= 0x800) + (cp >= 0x10000)
+    byte_pos = np.zeros(len(text) + 1, dtype=np.int64)  # byte offset of each character index
+    np.cumsum(width, out=byte_pos[1:])
+    char_ends = np.minimum(np.asarray(offsets, dtype=np.int64).reshape(-1, 2)[:, 1], len(text))
+    ends = byte_pos[char_ends]
+    ends[-1] = byte_pos[-1]
+    ends = np.maximum.accumulate(ends)  # repeated offsets charge 0, never a negative count
+    return np.diff(ends, prepend=0)
+
+
+@dataclass
+class SplitStats:
+    """Counts of one split's token stream; JSON-able with `dataclasses.asdict`."""
+
+    n_docs: int = 0
+    n_bytes: int = 0  # UTF-8 bytes of the documents' text (= nbytes.sum())
+    n_tokens: int = 0  # every stream token, EODs included
+    n_targets: int = 0  # n_tokens - 1: every token after the first is predicted
+    n_text_tokens: int = 0  # tokens of document text (not EOD); <unk> included
+    n_unk: int = 0
+    n_types: int = 0  # distinct surface strings (text[start:end]) of text tokens
+    n_unk_types: int = 0  # distinct surface strings that became <unk>
+    unk_bytes: int = 0  # UTF-8 bytes of <unk> surfaces, summed over occurrences
+    unk_spelling_nats: float = 0.0  # sum over <unk> occurrences of SpellingModel.cost(surface)
+    n_gaps: int = 0  # word-level only: gaps around tokens (whitespace the tokens do not carry)
+    layout_nats: float = 0.0  # word-level only: sum of LayoutModel.cost over those gaps
+
+
+def oov_rates(stats: SplitStats) -> dict[str, float]:
+    """Token, type and byte shares of <unk> (all 0.0 for byte-level BPE)."""
+    def ratio(a: float, b: float) -> float:
+        return float(a / b) if b else 0.0
+
+    return {
+        "token_rate": ratio(stats.n_unk, stats.n_text_tokens),
+        "type_rate": ratio(stats.n_unk_types, stats.n_types),
+        "unk_byte_share": ratio(stats.unk_bytes, stats.n_bytes),
+    }
+
+
+class SplitAccumulator:
+    """Running statistics of one split; <unk> surfaces are kept as counts to price them later."""
+
+    def __init__(self, track_layout: bool) -> None:
+        self.stats = SplitStats()
+        self.types: set[str] = set()
+        self.unk_surfaces: Counter[str] = Counter()
+        # Word-level tokens drop the text between them; count those gaps to price them later.
+        self.layout: Counter[tuple[str, str]] | None = Counter() if track_layout else None
+
+    def add(self, text: str, ids: np.ndarray, events: list[tuple[str, str]] | None,
+            surfaces: list[str], unk_id: int) -> None:
+        s = self.stats
+        s.n_docs += 1
+        s.n_bytes += len(text.encode("utf-8"))
+        s.n_text_tokens += len(ids)
+        self.types.update(surfaces)
+        for i in np.flatnonzero(ids == unk_id):
+            self.unk_surfaces[surfaces[i]] += 1
+        if self.layout is not None and events is not None:
+            self.layout.update(events)
+
+    def finish(self, spelling: SpellingModel | None, layout: LayoutModel | None) -> SplitStats:
+        s = self.stats
+        s.n_tokens = s.n_text_tokens + s.n_docs + 1  # one EOD before each document, one at the end
+        s.n_targets = s.n_tokens - 1
+        s.n_unk = sum(self.unk_surfaces.values())
+        s.n_types = len(self.types)
+        s.n_unk_types = len(self.unk_surfaces)
+        s.unk_bytes = sum(len(w.encode("utf-8")) * c for w, c in self.unk_surfaces.items())
+        if spelling is not None:
+            s.unk_spelling_nats = float(sum(spelling.cost(w) * c
+                                            for w, c in self.unk_surfaces.items()))
+        if layout is not None and self.layout is not None:
+            s.n_gaps = sum(self.layout.values())
+            s.layout_nats = float(sum(layout.cost(ctx, gap) * c
+                                      for (ctx, gap), c in self.layout.items()))
+        return s
+
+
+_WHITESPACE = pre_tokenizers.Whitespace()
+
+
+def word_counts(texts: Iterable[str], lowercase: bool = False) -> Counter[str]:
+    """Counts of the words the `word` tokenizer would see (same Whitespace pre-tokenizer)."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        if lowercase:
+            text = text.lower()
+        counts.update(map(itemgetter(0), _WHITESPACE.pre_tokenize_str(text)))
+    return counts
+
+
+def oov_curve(
+    train_counts: Mapping[str, int], eval_counts: Mapping[str, int], sizes: Sequence[int]
+) -> list[dict[str, float]]:
+    """Share of eval tokens and types outside the k most frequent train words, per k in ``sizes``.
+
+    Train words are ranked by count, ties broken by the word itself so the curve is
+    deterministic. Specials take no slots: k counts words only. Empty eval counts give 0.0.
+    """
+    ranked = sorted((w for w, c in train_counts.items() if c > 0),
+                    key=lambda w: (-train_counts[w], w))
+    rank = {w: i for i, w in enumerate(ranked)}
+    eval_items = [(w, c) for w, c in eval_counts.items() if c > 0]
+    # A word is out of vocabulary at size k iff its train rank is >= k (unseen: rank = inf).
+    ranks = np.array([rank.get(w, np.inf) for w, _ in eval_items], dtype=np.float64)
+    counts = np.array([c for _, c in eval_items], dtype=np.int64)
+    n_tokens, n_types = int(counts.sum()), len(eval_items)
+    curve = []
+    for k in sizes:
+        oov = ranks >= k
+        curve.append({
+            "vocab_size": int(k),
+            "token_rate": float(counts[oov].sum() / n_tokens) if n_tokens else 0.0,
+            "type_rate": float(oov.sum() / n_types) if n_types else 0.0,
+        })
+    return curve
