@@ -1,4 +1,4 @@
-"""stats: Student-t intervals and the paired t-test against hand-derived values.
+"""study.stats: Student-t intervals and the paired t-test against hand-derived values.
 
 For df = 2 the t distribution has a closed form, F(t) = 1/2 + t / (2 sqrt(2 + t^2)), so
 t_{0.975,2} = sqrt(2 * 0.95^2 / (1 - 0.95^2)) and the two-sided p-value is
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from embinit.stats import excludes_zero, mean_ci, paired_diff, t_critical
+from embinit.study.stats import excludes_zero, mean_ci, paired_diff, t_critical
 
 T975_DF2 = 4.302652729749464  # t_{0.975, 2} = sqrt(2 * 0.95^2 / (1 - 0.95^2)), exact
 

@@ -1,22 +1,18 @@
-"""report: the CLI on fabricated run records, and the pieces it is built from."""
+"""study.report: the CLI, in process, on fabricated run records, and what it writes."""
 
 from __future__ import annotations
 
 import re
-import shutil
-import struct
-import subprocess
-import sys
-import zlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from embinit import report as R
-from tests.test_analysis import write_run, write_study
+from embinit.study.load import load_study
+from embinit.study.report import build as B
+from embinit.study.report.doc import markdown_images
+from tests.unit.study.fabricate import write_run, write_study
 
-ROOT = Path(__file__).resolve().parent.parent
 FIGURES = (
     "val_bpb_lossless_vs_bytes.png",
     "val_bpb_vs_bytes.png",
@@ -35,7 +31,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp_path = tmp_path_factory.mktemp("built")
     study = write_study(tmp_path / "experiments")
     out = tmp_path / "results" / "arms"
-    assert R.main([str(study), "--out", str(out)]) == 0
+    assert B.main([str(study), "--out", str(out)]) == 0
     return study, out
 
 
@@ -51,7 +47,7 @@ def test_cli_writes_every_file(built: tuple[Path, Path]) -> None:
 def test_every_image_in_report_md_exists(built: tuple[Path, Path]) -> None:
     _, out = built
     md = (out / "report.md").read_text()
-    images = R.markdown_images(md)
+    images = markdown_images(md)
     assert sorted(Path(p).name for p in images) == sorted(FIGURES)
     for rel in images:
         assert not rel.startswith(("/", "http")), rel  # relative links render on GitHub
@@ -123,7 +119,7 @@ def test_csvs(built: tuple[Path, Path]) -> None:
 def test_second_build_is_byte_identical(built: tuple[Path, Path], tmp_path: Path) -> None:
     study, out = built
     first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert R.main([str(study), "--out", str(out)]) == 0
+    assert B.main([str(study), "--out", str(out)]) == 0
     second = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert first.keys() == second.keys()
     for name in ("summary.csv", "runs.csv", "report.md", "report.html"):
@@ -135,7 +131,7 @@ def test_default_out_dir_is_results_study_name(
 ) -> None:
     study = write_study(tmp_path / "experiments", name="mystudy")
     monkeypatch.chdir(tmp_path)
-    assert R.main([str(study)]) == 0
+    assert B.main([str(study)]) == 0
     assert (tmp_path / "results" / "mystudy" / "report.md").is_file()
 
 
@@ -145,7 +141,7 @@ def test_empty_study_exits_2_and_writes_nothing(
     study = tmp_path / "experiments" / "empty"
     study.mkdir(parents=True)
     out = tmp_path / "results" / "empty"
-    assert R.main([str(study), "--out", str(out)]) == 2
+    assert B.main([str(study), "--out", str(out)]) == 2
     assert "no completed runs" in capsys.readouterr().err
     assert not out.exists()
 
@@ -157,7 +153,7 @@ def test_study_without_completed_runs_exits_2(
     write_run(study, "bpe+scratch", 0, "diverged")
     write_run(study, "bpe+scratch", 1, None)
     out = tmp_path / "out"
-    assert R.main([str(study), "--out", str(out)]) == 2
+    assert B.main([str(study), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "2 run directories (1 diverged, 1 missing)" in err
     assert not out.exists()
@@ -167,105 +163,15 @@ def test_missing_study_dir_and_unknown_reference_exit_2(
     built: tuple[Path, Path], tmp_path: Path
 ) -> None:
     study, _ = built
-    assert R.main([str(tmp_path / "nope"), "--out", str(tmp_path / "o1")]) == 2
-    assert R.main([str(study), "--reference", "nope", "--out", str(tmp_path / "o2")]) == 2
+    assert B.main([str(tmp_path / "nope"), "--out", str(tmp_path / "o1")]) == 2
+    assert B.main([str(study), "--reference", "nope", "--out", str(tmp_path / "o2")]) == 2
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
 def test_reference_override(built: tuple[Path, Path], tmp_path: Path) -> None:
     study, _ = built
-    rep = R.build_report(R.load_study(study), "word+word2vec")
+    rep = B.build_report(load_study(study), "word+word2vec")
     assert rep.reference_arm == "word+word2vec"
     assert list(rep.summary["arm"])[0] == "word+word2vec"
     md = rep.files["report.md"].decode()
     assert "bpe+scratch vs word+word2vec: -0.100 bpb" in md
-
-
-def test_module_entry_point(built: tuple[Path, Path], tmp_path: Path) -> None:
-    study, _ = built
-    out = tmp_path / "cli_out"
-    res = subprocess.run(
-        [sys.executable, "-m", "embinit.report", str(study), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert res.returncode == 0, res.stderr
-    assert (out / "report.html").is_file()
-    empty = tmp_path / "empty_study"
-    empty.mkdir()
-    res = subprocess.run(
-        [sys.executable, "-m", "embinit.report", str(empty), "--out", str(tmp_path / "x")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert res.returncode == 2 and "error" in res.stderr and not (tmp_path / "x").exists()
-
-
-def test_renderers_escape_and_align() -> None:
-    blocks = [
-        R.Heading(1, "t"),
-        R.Para("a <b> `c<d>` p<0.05"),
-        R.Table(["x", "y|z"], [["1", "2"]], align="lr"),
-        R.Code("<raw>"),
-    ]
-    md = R.render_markdown(blocks)
-    assert "a &lt;b> `c<d>` p<0.05" in md
-    assert "| x | y\\|z |\n| :--- | ---: |\n| 1 | 2 |" in md
-    assert "```\n<raw>\n```" in md
-    page = R.render_html(blocks, "t")
-    assert "a &lt;b&gt; <code>c&lt;d&gt;</code> p&lt;0.05" in page
-    assert '<td class="r">2</td>' in page and "&lt;raw&gt;" in page
-
-
-def _png_is_blank(data: bytes) -> bool:
-    """True when a PNG (8-bit RGB/RGBA, non-interlaced) has a single colour."""
-    assert data.startswith(PNG_MAGIC)
-    pos, idat, header = 8, b"", None
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    assert header is not None
-    width, _, depth, colour, *_ = header
-    assert depth == 8 and colour in (2, 6)
-    raw = zlib.decompress(idat)
-    bpp = 3 if colour == 2 else 4
-    stride = width * bpp + 1
-    rows = [raw[i : i + stride] for i in range(0, len(raw), stride)]
-    # Filter bytes make raw rows hard to compare; a blank page compresses to a few distinct rows.
-    return len(set(rows)) <= 3
-
-
-@pytest.mark.skipif(
-    not (shutil.which("chromium") or shutil.which("chromium-browser")),
-    reason="chromium is not installed",
-)
-def test_report_html_renders_headless(built: tuple[Path, Path], tmp_path: Path) -> None:
-    _, out = built
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    shot = tmp_path / "shot.png"
-    res = subprocess.run(
-        [
-            str(browser),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--window-size=1200,2400",
-            f"--screenshot={shot}",
-            (out / "report.html").as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert shot.is_file(), res.stderr
-    assert not _png_is_blank(shot.read_bytes())
