@@ -9,6 +9,7 @@ The closed-form parameter count lives in `embinit.params` and is tested against
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -82,7 +83,7 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Token + learned position embeddings, `n_layer` blocks, final LayerNorm, LM head."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+    def __init__(self, cfg: ModelConfig, vocab_size: int, seed: int = 0) -> None:
         super().__init__()
         if vocab_size < 1:
             raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
@@ -99,23 +100,55 @@ class GPT(nn.Module):
             # One Parameter serves as input embedding and output projection, so an init
             # matrix copied into wte also initializes the head.
             self.lm_head.weight = self.wte.weight
+        self.init_weights(seed)
 
-        self.apply(self._init_weights)
-        # GPT-2: scale the projections that write into the residual stream by
-        # 1/sqrt(2 * n_layer) so the stream's variance does not grow with depth
-        # (two residual additions per block).
-        resid_std = INIT_STD / math.sqrt(2 * cfg.n_layer)
-        for block in self.blocks:
-            nn.init.normal_(block.attn.c_proj.weight, mean=0.0, std=resid_std)
-            nn.init.normal_(block.mlp.c_proj.weight, mean=0.0, std=resid_std)
+    def init_weights(self, seed: int) -> None:
+        """GPT-2's initialization, drawn so the body is the same whatever the vocabulary.
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
-        # LayerNorm keeps torch's default: weight 1, bias 0.
+        The body (positions, blocks, final norm) draws from its own generator seeded by
+        `seed`, in a fixed order that never touches a vocabulary-sized tensor, so two arms
+        with the same seed start from the identical body (`body_sha256` checks it) and differ
+        only in their token rows. The token rows (and an untied head) draw from separate
+        generators; an arm's init matrix then replaces wte.
+        """
+        body = torch.Generator().manual_seed(int(seed))
+        vocab_rows = torch.Generator().manual_seed(int(seed) + 1_000_003)
+        head = torch.Generator().manual_seed(int(seed) + 2_000_003)
+        # GPT-2: the projections that write into the residual stream get std / sqrt(2 * n_layer)
+        # so the stream's variance does not grow with depth (two residual additions per block).
+        resid_std = INIT_STD / math.sqrt(2 * self.cfg.n_layer)
+        with torch.no_grad():
+            for name, m in self.named_modules():  # registration order: fixed for a shape
+                if m is self.wte or m is self.lm_head:
+                    continue
+                if isinstance(m, nn.Linear):
+                    std = resid_std if name.endswith("c_proj") else INIT_STD
+                    m.weight.normal_(0.0, std, generator=body)
+                    if m.bias is not None:
+                        m.bias.zero_()
+                elif isinstance(m, nn.Embedding):  # positions
+                    m.weight.normal_(0.0, INIT_STD, generator=body)
+                elif isinstance(m, nn.LayerNorm):
+                    m.weight.fill_(1.0)
+                    if m.bias is not None:
+                        m.bias.zero_()
+            self.wte.weight.normal_(0.0, INIT_STD, generator=vocab_rows)
+            if not self.cfg.tie_embeddings:
+                self.lm_head.weight.normal_(0.0, INIT_STD, generator=head)
+
+    def body_parameters(self) -> list[tuple[str, torch.Tensor]]:
+        """Every parameter that does not depend on the vocabulary, by name (sorted)."""
+        skip = {"wte.weight", "lm_head.weight"}
+        return sorted((n, p) for n, p in self.named_parameters() if n not in skip)
+
+    def body_sha256(self) -> str:
+        """sha256 of the non-embedding parameters (names, shapes and float32 bytes)."""
+        h = hashlib.sha256()
+        for name, p in self.body_parameters():
+            t = p.detach().to("cpu", torch.float32).contiguous()
+            h.update(f"{name}{tuple(t.shape)}".encode())
+            h.update(t.numpy().tobytes())
+        return h.hexdigest()
 
     def set_token_embedding(self, matrix: torch.Tensor | np.ndarray) -> None:
         """Copy an init matrix (vocab_size x d_model) into wte (and the tied head)."""

@@ -144,3 +144,28 @@ def test_gpt2_init_scales():
     assert abs(m.blocks[1].mlp.c_proj.weight.std().item() / resid - 1) < 0.03
     assert abs(m.blocks[0].attn.c_proj.weight.std().item() / resid - 1) < 0.03
     assert torch.count_nonzero(m.blocks[0].attn.c_attn.bias) == 0
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_body_is_identical_across_vocabularies_at_the_same_seed(tied: bool) -> None:
+    # A difference between arms must come from the token rows, not from another draw of the
+    # body: the vocabulary size must not shift the random stream the blocks are drawn from.
+    cfg = ModelConfig(n_layer=2, n_head=2, d_model=16, block_size=8, tie_embeddings=tied)
+    small, large = GPT(cfg, 300, seed=3), GPT(cfg, 5000, seed=3)
+    for (name, a), (_, b) in zip(small.body_parameters(), large.body_parameters(), strict=True):
+        assert torch.equal(a, b), name
+    assert small.body_sha256() == large.body_sha256()
+    assert GPT(cfg, 300, seed=4).body_sha256() != small.body_sha256()
+    # The body hash covers positions and blocks, never a vocabulary-sized tensor.
+    names = [n for n, _ in small.body_parameters()]
+    assert "wpe.weight" in names and "wte.weight" not in names and "lm_head.weight" not in names
+
+
+def test_init_keeps_gpt2_scales() -> None:
+    cfg = ModelConfig(n_layer=4, n_head=4, d_model=64, block_size=16)
+    m = GPT(cfg, 1000, seed=0)
+    assert abs(float(m.blocks[0].mlp.c_fc.weight.detach().std()) - 0.02) < 0.002
+    resid = 0.02 / (2 * cfg.n_layer) ** 0.5
+    assert abs(float(m.blocks[1].attn.c_proj.weight.detach().std()) - resid) < 0.1 * resid
+    assert float(m.ln_f.weight.detach().min()) == 1.0
+    assert float(m.blocks[0].attn.c_attn.bias.detach().abs().max()) == 0.0
