@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from .cli import TINY, run_cli, write_corpus
+from tests.cli import TINY, run_cli, write_corpus
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from embinit.config import validate
 from embinit.errors import ConfigError
 
-from .conftest import CONF, compose_config
+from tests.conftest import CONF, compose_config
 
 GROUPS = ["data", "vocab", "init", "model", "train", "logger", "arm", "study"]
 
