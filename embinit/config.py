@@ -183,9 +183,14 @@ class Config:
 
 
 def register_configs() -> None:
-    """Register the schema so `conf/config.yaml` can extend it (`- embinit_schema`)."""
+    """Register the schema so `conf/config.yaml` can extend it (`- embinit_schema`), and the
+    `embinit_arm` resolver its run directories use (the layout lives in embinit.record)."""
+    from embinit.record import arm_label
+
     cs = ConfigStore.instance()
     cs.store(name="embinit_schema", node=Config)
+    if not OmegaConf.has_resolver("embinit_arm"):
+        OmegaConf.register_new_resolver("embinit_arm", arm_label)
 
 
 # The valid values of every enumerated key, stated once.

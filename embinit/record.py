@@ -60,19 +60,20 @@ VOLATILE_TRAIN_KEYS = ("num_threads", "log_interval", "ckpt_interval")
 # ------------------------------------------------------------------------------ layout
 
 
-def arm_label(vocab: str, init: str) -> str:
-    """The arm's name in directories and reports: `<vocab>+<init>`."""
+def arm_label(vocab: str, init: str, oov: str | None = None) -> str:
+    """The arm's name in directories and reports: `<vocab>+<init>`.
+
+    The closed-vocabulary word arm (`vocab.oov=unk`) is `word_unk+<init>`, so it never shares
+    a directory with the exact word arm (`vocab.oov=bytes`, plain `word`).
+    """
+    if vocab == "word" and oov == "unk":
+        vocab = "word_unk"
     return f"{vocab}+{init}"
 
 
 def run_dir(experiments: str | os.PathLike[str], study: str, arm: str, seed: int) -> Path:
     """Where the run of (study, arm, seed) lives."""
     return Path(experiments) / study / arm / f"seed{int(seed)}"
-
-
-def run_subdir(vocab: str, init: str, seed: int | str) -> str:
-    """`<arm>/seed<k>`: a run's directory relative to its study directory (Hydra's sweep subdir)."""
-    return f"{arm_label(vocab, init)}/seed{seed}"
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,8 @@ class RunSummary:
     status: str
     model_config: dict[str, Any] = field(default_factory=dict)
     vocab_size: int = 0
+    vocab_oov: str | None = None  # word arms: bytes (exact) | unk (closed, charged)
+    exact: bool | None = None  # the model predicts every byte: bpb needs no external charge
     params: dict[str, Any] = field(default_factory=dict)
     oov: dict[str, Any] = field(default_factory=dict)
     word_oov_curve: list[dict[str, float]] = field(default_factory=list)
@@ -221,8 +224,8 @@ class StudySettings:
     name: str
     reference_arm: str = "bpe+scratch"
     description: str = ""
-    # Arm names compared against the reference as the study's declared hypotheses; p-values
-    # are Holm-adjusted across them. Empty: every arm against the reference.
+    # The study's declared comparisons: "<arm>" (against reference_arm) or "<arm> vs <arm>";
+    # p-values are Holm-adjusted across them. Empty: every arm against the reference.
     primary: list[str] = field(default_factory=list)
     # |difference| below this (bpb) counts as practically equivalent (TOST, both one-sided tests).
     equivalence_margin: float = 0.02
