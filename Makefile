@@ -10,7 +10,8 @@ OVERRIDES ?=
 help:
 	@echo "install   install embinit + dev tools into the current Python ($(TORCH))"
 	@echo "run       one run of the default arm (bpe+scratch) on the embedded corpus"
-	@echo "test      the full test suite"
+	@echo "test      the full test suite (tests/unit + tests/e2e)"
+	@echo "test-fast the unit suite (tests/unit, under a minute)"
 	@echo "lint      ruff"
 	@echo "sweep     run STUDY (default: arms) across arms x seeds, then build its report"
 	@echo "report    rebuild results/STUDY from its run records, without training"
@@ -28,7 +29,7 @@ test:
 	$(PYTHON) -m pytest -q
 
 test-fast:
-	$(PYTHON) -m pytest -q -m "not slow"
+	$(PYTHON) -m pytest -q tests/unit
 
 lint:
 	$(PYTHON) -m ruff check .

@@ -14,28 +14,33 @@ pytestmark = pytest.mark.slow
 SUMMARY_KEYS = {"arm", "status", "params", "val", "test", "oov", "data", "train"}
 
 
+ARMS = {
+    "bpe": (["vocab=bpe", "init=scratch"], "default", "bpe+scratch"),
+    "word": (["vocab=word", "init=word2vec"], "default", "word+word2vec"),
+    "unk": (["vocab=word", "vocab.oov=unk", "init=word2vec"], "default", "word_unk+word2vec"),
+    "again": (["vocab=word", "init=word2vec", "study.name=again"], "again", "word+word2vec"),
+}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, str]]:
-    """Run bpe+scratch and word+word2vec once each, then word+word2vec again in another study."""
+    """bpe+scratch, the exact word arm and the closed word arm with Word2Vec, then the exact
+    word arm again in another study."""
     tmp = tmp_path_factory.mktemp("e2e")
     corpus = write_corpus(tmp / "corpus", n_docs=30)
     common = [*TINY, "data=text_files", f"data.path={corpus}", f"paths.root={tmp}",
               "vocab.size=300", "init.epochs=1"]
     out = {}
-    for name, arm in (("bpe", ["vocab=bpe", "init=scratch"]),
-                      ("word", ["vocab=word", "init=word2vec"]),
-                      ("again", ["vocab=word", "init=word2vec", "study.name=again"])):
+    for name, (arm, study, arm_dir) in ARMS.items():
         proc = run_cli(*common, *arm, cwd=tmp)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        study = "again" if name == "again" else "default"
-        arm_dir = "bpe+scratch" if name == "bpe" else "word+word2vec"
         run_dir = tmp / "experiments" / study / arm_dir / "seed0"
         out[name] = (json.loads((run_dir / "summary.json").read_text()),
                      (run_dir / "run.log").read_text())
     return out
 
 
-@pytest.mark.parametrize("name", ["bpe", "word"])
+@pytest.mark.parametrize("name", ["bpe", "word", "unk"])
 def test_summary_is_complete_and_consistent(runs: dict, name: str) -> None:
     s, _ = runs[name]
     assert set(s) >= SUMMARY_KEYS
@@ -61,10 +66,59 @@ def test_bpe_has_no_oov_and_no_init_coverage(runs: dict) -> None:
 
 
 def test_word2vec_arm_covers_the_train_tokens(runs: dict) -> None:
-    s, _ = runs["word"]
-    assert s["arm"] == "word+word2vec"
+    s, _ = runs["unk"]
+    assert s["arm"] == "word_unk+word2vec"
     assert s["oov"]["init_coverage_tokens"] > 0.9
     assert s["val"]["bpb_lossless"] > s["val"]["bpb_oov_adjusted"]  # whitespace is charged
+
+
+def test_exact_word_arm_needs_no_external_charge(runs: dict) -> None:
+    s, _ = runs["word"]
+    assert s["exact"] is True and s["vocab_oov"] == "bytes"
+    for split in ("val", "test"):
+        r = s[split]
+        assert r["bpb"] == r["bpb_oov_adjusted"] == r["bpb_lossless"]
+        assert sum(r["doc_charge_nats"]) == 0.0
+    # A 300-entry vocabulary holds few words: many are spelled out in bytes, none is <unk>.
+    assert s["oov"]["val_token_rate"] == 0.0
+    assert 0.0 < s["oov"]["val_spelled_word_rate"] < 1.0
+
+
+def test_closed_word_arm_is_priced_under_every_speller(runs: dict) -> None:
+    s, _ = runs["unk"]
+    assert s["exact"] is False and s["vocab_oov"] == "unk"
+    by = s["val"]["bpb_lossless_by_speller"]
+    assert set(by) == {"unigram", "ngram"}
+    assert by["unigram"] == pytest.approx(s["val"]["bpb_lossless"], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["bpe", "word", "unk"])
+def test_per_document_results_add_up_to_the_split(runs: dict, name: str) -> None:
+    s, _ = runs[name]
+    for split in ("val", "test"):
+        r = s[split]
+        assert len(r["doc_nats"]) == len(r["doc_bytes"]) == s["data"][f"{split}_docs"]
+        assert sum(r["doc_bytes"]) == r["bytes"]
+        assert sum(r["doc_nats"]) == pytest.approx(r["nats"], rel=1e-9)
+        charged = r["unk_spelling_nats"] + r["layout_nats"]
+        assert sum(r["doc_charge_nats"]) == pytest.approx(charged, rel=1e-5, abs=1e-6)
+        # Sliding windows give every target more context: never much worse than non-overlapping.
+        assert r["bpb_sliding"] <= r["bpb_lossless"] + 0.05
+
+
+def test_every_arm_starts_from_the_same_body(runs: dict) -> None:
+    hashes = {runs[n][0]["params"]["body_init_sha256"] for n in ("bpe", "word", "unk")}
+    assert len(hashes) == 1
+
+
+def test_init_compute_is_recorded(runs: dict) -> None:
+    bpe, word = runs["bpe"][0], runs["word"][0]
+    assert bpe["init_compute"]["flops"] == 0 and bpe["init_compute"]["train_tokens"] == 0
+    ic = word["init_compute"]
+    text_tokens = word["data"]["split_stats"]["train"]["n_text_tokens"]
+    assert ic["epochs"] == 1.0 and ic["train_tokens"] == text_tokens
+    assert ic["flops"] > 0 and ic["wall_s"] > 0
+    assert word["context"]["block_tokens"] == 32 and word["train"]["budget"] == "steps"
 
 
 def test_second_run_reuses_every_cache(runs: dict) -> None:

@@ -46,16 +46,35 @@ def test_unknown_key_is_rejected_by_schema() -> None:
 
 
 def test_validate_reports_every_problem_at_once() -> None:
-    cfg = compose_config(["vocab.size=100", "model.d_model=130", "train.max_steps=0"])
+    cfg = compose_config(["vocab.size=100", "model.d_model=130", "train.budget=steps",
+                          "train.max_steps=0"])
     with pytest.raises(ConfigError) as e:
         validate(cfg)
     msg = str(e.value)
-    assert "vocab.size=100 is too small for byte-level BPE" in msg
+    assert "vocab.size=100 is too small for vocab=bpe" in msg
     assert "not divisible by model.n_head" in msg
-    assert "train.max_steps=0" in msg
+    assert "train.budget=steps needs train.max_steps > 0 (got 0)" in msg
 
 
-def test_validate_needs_exactly_one_budget() -> None:
-    cfg = compose_config(["train.max_steps=10", "train.max_bytes=1000"])
-    with pytest.raises(ConfigError, match="exactly one training budget"):
+def test_the_budget_key_names_the_budget() -> None:
+    # train.budget decides which max_* ends training (it used to be "exactly one of
+    # max_steps/max_bytes non-null", which made `train.max_steps=N` fail on its own).
+    validate(compose_config(["train.budget=steps", "train.max_steps=10"]))
+    validate(compose_config(["train.budget=bytes", "train.max_bytes=1000"]))
+    with pytest.raises(ConfigError, match="train.budget=flops needs train.max_flops > 0"):
+        validate(compose_config(["train.budget=flops"]))
+    with pytest.raises(ConfigError, match="train.budget='tokens' is unknown"):
+        validate(compose_config(["train.budget=tokens"]))
+
+
+def test_every_shipped_profile_validates_and_names_its_budget() -> None:
+    for profile, budget in (("cpu", "epochs"), ("gpu", "bytes"), ("smoke", "steps")):
+        cfg = compose_config([f"train={profile}"])
         validate(cfg)
+        assert cfg.train.budget == budget
+
+
+def test_exact_word_arm_refuses_lowercase() -> None:
+    with pytest.raises(ConfigError, match="vocab.lowercase=true would lose case"):
+        validate(compose_config(["vocab=word", "vocab.lowercase=true"]))
+    validate(compose_config(["vocab=word", "vocab.oov=unk", "vocab.lowercase=true"]))
