@@ -1,12 +1,15 @@
 """Reading a study directory: the consumer wing's only input side.
 
-A study directory holds one run directory per (arm, seed)::
+A study directory holds one run directory per (arm, seed) and the study's settings::
 
-    experiments/<study>/<arm>/seed<k>/{summary.json, metrics.jsonl, .hydra/config.yaml}
+    experiments/<study>/study.json
+    experiments/<study>/<arm>/seed<k>/{summary.json, metrics.jsonl, config.json}
 
-The ``load_*`` functions read summary.json, metrics.jsonl and the resolved config of
-each run directory into DataFrames; ``load_study`` bundles them into a ``Study``.
-Everything downstream (``embinit.study.tables``, ``embinit.study.report``) is pure.
+Every file is read through the record contract, ``embinit.record`` (``find_runs``,
+``read_summary``, ``read_metrics``, ``read_config``, ``read_study_settings``), never
+opened here. The ``load_*`` functions turn the records into DataFrames; ``load_study``
+reads each run once and bundles everything into a ``Study``. Everything downstream
+(``embinit.study.tables``, ``embinit.study.report``) is pure.
 
 Only runs whose summary says ``status: completed`` enter a mean. Diverged runs are
 counted (and listed with the step) but never averaged; a directory without
@@ -15,8 +18,6 @@ summary.json is an unfinished run (status ``missing``), listed as incomplete.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +27,19 @@ import numpy as np
 import pandas as pd
 
 from embinit.errors import EmbinitError
-from embinit.storage import read_json, read_jsonl
-
-COMPLETED = "completed"
-DIVERGED = "diverged"
-MISSING = "missing"  # a run directory without summary.json: unfinished or killed
-UNREADABLE = "unreadable"  # a summary.json that is not valid JSON
+from embinit.record import (
+    COMPLETED,
+    DIVERGED,
+    MISSING,
+    UNREADABLE,
+    RunRef,
+    StudySettings,
+    find_runs,
+    read_config,
+    read_metrics,
+    read_study_settings,
+    read_summary,
+)
 
 HEADLINE_METRICS = (
     "val_bpb",
@@ -56,7 +64,9 @@ CURVE_COLUMNS = (
     "elapsed_s",
 )
 OOV_CURVE_COLUMNS = ("vocab_size", "token_rate", "type_rate")
-_SEED_DIR = re.compile(r"seed(\d+)")
+SPLITS = ("val", "test")
+# Per-document losses of one held-out split (new records): one row per (run, split, document).
+DOC_COLUMNS = ("arm", "seed", "split", "doc", "doc_id", "nats", "charge", "bytes")
 
 
 class AnalysisError(EmbinitError):
@@ -70,23 +80,19 @@ class NoCompletedRunsError(AnalysisError):
 # ------------------------------------------------------------------------------ reading
 
 
-def find_run_dirs(study_dir: str | Path) -> list[Path]:
-    """``<study>/<arm>/seed<k>`` directories, sorted by arm name then seed number."""
+def _run_refs(study_dir: str | Path) -> list[RunRef]:
     study = Path(study_dir)
     if not study.is_dir():
         raise AnalysisError(
             f"study directory {study} does not exist; pass experiments/<study> "
             "(the directory a sweep writes its <arm>/seed<k> run directories into)"
         )
-    found: list[tuple[str, int, Path]] = []
-    for arm_dir in study.iterdir():
-        if not arm_dir.is_dir() or arm_dir.name.startswith("."):
-            continue
-        for run_dir in arm_dir.iterdir():
-            m = _SEED_DIR.fullmatch(run_dir.name)
-            if m and run_dir.is_dir():
-                found.append((arm_dir.name, int(m.group(1)), run_dir))
-    return [p for _, _, p in sorted(found)]
+    return find_runs(study)
+
+
+def find_run_dirs(study_dir: str | Path) -> list[Path]:
+    """``<study>/<arm>/seed<k>`` directories, sorted by arm name then seed number."""
+    return [r.dir for r in _run_refs(study_dir)]
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -101,53 +107,41 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _read_summary(run_dir: Path) -> tuple[str, dict[str, Any] | None]:
-    path = run_dir / "summary.json"
-    if not path.exists():
-        return MISSING, None
-    try:
-        summary = read_json(path)
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        return UNREADABLE, None
-    if not isinstance(summary, dict):
-        return UNREADABLE, None
-    return str(summary.get("status") or MISSING), summary
+@dataclass(frozen=True)
+class _Read:
+    """One run directory as read: where it is, its summary (None if absent) and identity."""
+
+    dir: Path
+    status: str
+    summary: dict[str, Any] | None
+    ident: dict[str, Any]  # arm, seed, status, run_dir; the summary wins over the path
 
 
-def _identity(
-    run_dir: Path, study: Path, read: tuple[str, dict[str, Any] | None]
-) -> dict[str, Any]:
-    """arm, seed, status and run_dir of one run; the summary wins over the path."""
-    status, summary = read
-    m = _SEED_DIR.fullmatch(run_dir.name)
-    ident = {
-        "arm": run_dir.parent.name,
-        "seed": int(m.group(1)) if m else -1,
-        "status": status,
-        "run_dir": run_dir.relative_to(study).as_posix(),
-    }
-    if summary is not None:
-        if summary.get("arm"):
-            ident["arm"] = str(summary["arm"])
-        if summary.get("seed") is not None:
-            ident["seed"] = int(summary["seed"])
-    return ident
-
-
-def load_runs(study_dir: str | Path) -> pd.DataFrame:
-    """One row per run directory: its flattened summary plus arm, seed, status, run_dir.
-
-    Nested summary fields become ``<group>_<key>`` columns (``val_bpb``,
-    ``test_bpb_oov_adjusted``, ``params_total``, ``oov_val_token_rate``,
-    ``train_wall_s``, ``versions_torch`` ...); lists (``word_oov_curve``) are left out,
-    see ``load_oov_curve``. ``run_dir`` is relative to the study directory.
-    """
+def _read_runs(study_dir: str | Path) -> list[_Read]:
     study = Path(study_dir)
+    out = []
+    for ref in _run_refs(study):
+        status, summary = read_summary(ref.dir)
+        ident: dict[str, Any] = {
+            "arm": ref.arm,
+            "seed": ref.seed,
+            "status": status,
+            "run_dir": ref.dir.relative_to(study).as_posix(),
+        }
+        if summary is not None:
+            if summary.get("arm"):
+                ident["arm"] = str(summary["arm"])
+            if summary.get("seed") is not None:
+                ident["seed"] = int(summary["seed"])
+        out.append(_Read(ref.dir, status, summary, ident))
+    return out
+
+
+def _runs_frame(read: list[_Read]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
-    for run_dir in find_run_dirs(study):
-        read = _read_summary(run_dir)
-        row = _flatten(read[1]) if read[1] is not None else {}
-        row.update(_identity(run_dir, study, read))
+    for r in read:
+        row = _flatten(r.summary) if r.summary is not None else {}
+        row.update(r.ident)
         rows.append(row)
     lead = ["arm", "seed", "status", "run_dir"]
     if not rows:
@@ -159,25 +153,30 @@ def load_runs(study_dir: str | Path) -> pd.DataFrame:
     return df.sort_values(["arm", "seed", "run_dir"], kind="stable").reset_index(drop=True)
 
 
-def load_curves(study_dir: str | Path) -> pd.DataFrame:
-    """Tidy training curves: one row per (run, logged step), columns ``CURVE_COLUMNS``.
+def load_runs(study_dir: str | Path) -> pd.DataFrame:
+    """One row per run directory: its flattened summary plus arm, seed, status, run_dir.
 
-    A step logged twice (a resumed run that re-logged it) keeps its last row. Null
-    values (train_loss on eval-only rows, val_* on train-only rows) become NaN.
+    Nested summary fields become ``<group>_<key>`` columns (``val_bpb``,
+    ``test_bpb_oov_adjusted``, ``params_total``, ``oov_val_token_rate``,
+    ``train_wall_s``, ``versions_torch`` ...); lists (``word_oov_curve``, the per-document
+    ``doc_*`` losses) are left out, see ``load_oov_curve`` and ``load_docs``. ``run_dir``
+    is relative to the study directory.
     """
-    study = Path(study_dir)
+    return _runs_frame(_read_runs(study_dir))
+
+
+def _curves_frame(read: list[_Read]) -> pd.DataFrame:
     frames: list[pd.DataFrame] = []
-    for run_dir in find_run_dirs(study):
-        rows = read_jsonl(run_dir / "metrics.jsonl")
+    for r in read:
+        rows = read_metrics(r.dir)
         if not rows:
             continue
-        ident = _identity(run_dir, study, _read_summary(run_dir))
         df = pd.DataFrame(rows)
         for col in CURVE_COLUMNS[3:]:
             df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else np.nan
         df = df.dropna(subset=["step"]).drop_duplicates("step", keep="last")
         for key in ("arm", "seed", "status"):
-            df[key] = ident[key]
+            df[key] = r.ident[key]
         frames.append(df[list(CURVE_COLUMNS)])
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in CURVE_COLUMNS})
@@ -186,53 +185,90 @@ def load_curves(study_dir: str | Path) -> pd.DataFrame:
     return out.sort_values(["arm", "seed", "step"], kind="stable").reset_index(drop=True)
 
 
-def load_oov_curve(study_dir: str | Path) -> pd.DataFrame:
-    """The word-level vocab-size -> OOV-rate curve (a property of the corpus).
+def load_curves(study_dir: str | Path) -> pd.DataFrame:
+    """Tidy training curves: one row per (run, logged step), columns ``CURVE_COLUMNS``.
 
-    Taken from the first completed run that has one; columns ``OOV_CURVE_COLUMNS``.
+    A step logged twice (a resumed run that re-logged it) keeps its last row. Null
+    values (train_loss on eval-only rows, val_* on train-only rows) become NaN.
     """
-    for run_dir in find_run_dirs(study_dir):
-        status, summary = _read_summary(run_dir)
-        if status == COMPLETED and summary and summary.get("word_oov_curve"):
-            df = pd.DataFrame(summary["word_oov_curve"])
+    return _curves_frame(_read_runs(study_dir))
+
+
+def _oov_curve_frame(read: list[_Read]) -> pd.DataFrame:
+    for r in read:
+        if r.status == COMPLETED and r.summary and r.summary.get("word_oov_curve"):
+            df = pd.DataFrame(r.summary["word_oov_curve"])
             for col in OOV_CURVE_COLUMNS:
                 df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else np.nan
             return df[list(OOV_CURVE_COLUMNS)].sort_values("vocab_size").reset_index(drop=True)
     return pd.DataFrame({c: pd.Series(dtype="float64") for c in OOV_CURVE_COLUMNS})
 
 
-def _read_config(run_dir: Path) -> dict[str, Any] | None:
-    """The run's resolved config: Hydra's .hydra/config.yaml, else the record's config.json.
+def load_oov_curve(study_dir: str | Path) -> pd.DataFrame:
+    """The word-level vocab-size -> OOV-rate curve (a property of the corpus).
 
-    Hydra saves the composed config with its interpolations (``${seed}``); they are
-    resolved here. One that needs Hydra's runtime cannot be, and then the record's own
-    resolved config.json is used, or failing that the YAML as written.
+    Taken from the first completed run that has one; columns ``OOV_CURVE_COLUMNS``.
     """
-    hydra_cfg = run_dir / ".hydra" / "config.yaml"
-    cfg_json = run_dir / "config.json"
-    if hydra_cfg.exists():
-        from omegaconf import OmegaConf
+    return _oov_curve_frame(_read_runs(study_dir))
 
-        raw = OmegaConf.load(hydra_cfg)
-        try:
-            return OmegaConf.to_container(raw, resolve=True)  # type: ignore[return-value]
-        except Exception:
-            if not cfg_json.exists():
-                return OmegaConf.to_container(raw, resolve=False)  # type: ignore[return-value]
-    if cfg_json.exists():
-        return read_json(cfg_json)
-    return None
+
+def _split_docs(r: _Read, split: str) -> list[dict[str, Any]]:
+    res = (r.summary or {}).get(split)
+    if not isinstance(res, Mapping) or res.get("doc_nats") is None or res.get("doc_bytes") is None:
+        return []
+    nats, nbytes = list(res["doc_nats"]), list(res["doc_bytes"])
+    charge = list(res.get("doc_charge_nats") or [0.0] * len(nats))
+    ids = [str(i) for i in (res.get("doc_ids") or range(len(nats)))]
+    if not len(nats) == len(nbytes) == len(charge) == len(ids):
+        raise AnalysisError(
+            f"{r.ident['run_dir']}/summary.json: {split}.doc_nats, doc_charge_nats, doc_bytes and "
+            f"doc_ids have different lengths ({len(nats)}, {len(charge)}, {len(nbytes)}, "
+            f"{len(ids)}); the record is damaged — rerun its final evaluation"
+        )
+    base = {"arm": r.ident["arm"], "seed": r.ident["seed"], "split": split}
+    return [
+        {**base, "doc": i, "doc_id": d, "nats": float(n), "charge": float(c), "bytes": int(b)}
+        for i, (d, n, c, b) in enumerate(zip(ids, nats, charge, nbytes, strict=True))
+    ]
+
+
+def _docs_frame(read: list[_Read]) -> pd.DataFrame:
+    rows = [row for r in read if r.status == COMPLETED for s in SPLITS for row in _split_docs(r, s)]
+    if not rows:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="float64" if c in ("nats", "charge") else "object")
+             for c in DOC_COLUMNS}
+        )
+    return pd.DataFrame(rows, columns=list(DOC_COLUMNS))
+
+
+def load_docs(study_dir: str | Path) -> pd.DataFrame:
+    """Per-document losses of the completed runs, columns ``DOC_COLUMNS``.
+
+    One row per (arm, seed, split, document) from the summary's ``doc_nats`` (model nats),
+    ``doc_charge_nats`` (lossless charges; zero where absent, as for exact arms),
+    ``doc_bytes`` and ``doc_ids``, in split order (``doc`` is the position). Records
+    older than these fields contribute no rows.
+    """
+    return _docs_frame(_read_runs(study_dir))
+
+
+def _configs(read: list[_Read], study: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in read:
+        cfg = read_config(r.dir)
+        if cfg is not None:
+            out[r.dir.relative_to(study).as_posix()] = cfg
+    return out
 
 
 def load_configs(study_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """Resolved config of every run directory that has one, keyed by ``run_dir``."""
-    study = Path(study_dir)
-    out: dict[str, dict[str, Any]] = {}
-    for run_dir in find_run_dirs(study):
-        cfg = _read_config(run_dir)
-        if cfg is not None:
-            out[run_dir.relative_to(study).as_posix()] = cfg
-    return out
+    """Resolved config of every run directory that has one, keyed by ``run_dir``.
+
+    ``embinit.record.read_config``: the record's config.json, else (older records)
+    Hydra's .hydra/config.yaml, resolved.
+    """
+    return _configs(_read_runs(study_dir), Path(study_dir))
 
 
 # ------------------------------------------------------------------------------ selection
@@ -264,17 +300,22 @@ class Study:
     curves: pd.DataFrame
     oov_curve: pd.DataFrame
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    docs: pd.DataFrame = field(default_factory=lambda: _docs_frame([]))
+    settings: StudySettings | None = None  # <study>/study.json; None for older studies
 
 
 def load_study(study_dir: str | Path) -> Study:
     """Read a study directory's run records (the report's only I/O on the input side)."""
     path = Path(study_dir)
+    read = _read_runs(path)
     return Study(
         name=path.resolve().name,
-        runs=load_runs(path),
-        curves=load_curves(path),
-        oov_curve=load_oov_curve(path),
-        configs=load_configs(path),
+        runs=_runs_frame(read),
+        curves=_curves_frame(read),
+        oov_curve=_oov_curve_frame(read),
+        configs=_configs(read, path),
+        docs=_docs_frame(read),
+        settings=read_study_settings(path),
     )
 
 
@@ -299,8 +340,8 @@ def check_has_completed(study: Study) -> None:
 
 
 def reference_arm_for(study: Study, requested: str | None = None) -> str:
-    """The arm differences are taken against: as requested, else the study config's, else
-    bpe+scratch, else the first arm by name."""
+    """The arm differences are taken against: as requested, else study.json's, else the runs'
+    study config's (older records), else bpe+scratch, else the first arm by name."""
     arms = arm_order(study.runs)
     if requested is not None:
         if requested not in arms:
@@ -308,11 +349,22 @@ def reference_arm_for(study: Study, requested: str | None = None) -> str:
                 f"--reference {requested!r} is not an arm of this study; choose one of {arms}"
             )
         return requested
+    if study.settings is not None and study.settings.reference_arm in arms:
+        return study.settings.reference_arm
     for cfg in study.configs.values():
         ref = (cfg.get("study") or {}).get("reference_arm")
         if ref in arms:
             return str(ref)
     return "bpe+scratch" if "bpe+scratch" in arms else arms[0]
+
+
+def study_description(study: Study) -> str:
+    """study.json's description, else the one in the runs' study config (older records)."""
+    if study.settings is not None and study.settings.description:
+        return study.settings.description
+    return next(
+        (str((c.get("study") or {}).get("description") or "") for c in study.configs.values()), ""
+    )
 
 
 __all__ = [
@@ -321,7 +373,9 @@ __all__ = [
     "DIVERGED",
     "HEADLINE_METRICS",
     "MISSING",
+    "DOC_COLUMNS",
     "OOV_CURVE_COLUMNS",
+    "SPLITS",
     "UNREADABLE",
     "AnalysisError",
     "NoCompletedRunsError",
@@ -332,8 +386,10 @@ __all__ = [
     "find_run_dirs",
     "load_configs",
     "load_curves",
+    "load_docs",
     "load_oov_curve",
     "load_runs",
     "load_study",
     "reference_arm_for",
+    "study_description",
 ]
