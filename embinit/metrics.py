@@ -1,10 +1,13 @@
 """Tokenizer-independent metrics: bits per byte and the cost of spelling out `<unk>`.
 
-Per-token loss is not comparable across tokenizers; bits per byte is. A word-level
+Per-token loss is not comparable across tokenizers; bits per byte is. A closed word-level
 model that predicts `<unk>` gets the bytes of the unknown word for the price of one
 token, so the OOV-adjusted figure also charges each `<unk>` target the cost of
-spelling the word it replaced under a byte-level unigram model fitted on the
-training split.
+spelling the word it replaced, under a speller fitted on the training split: the
+byte unigram `SpellingModel` (a loose charge), or the order-5 byte n-gram
+`NgramSpeller` (a tighter one). Either is a proper distribution over byte strings, so
+either charge gives an upper bound on what an open-vocabulary model of the same text
+would have to pay.
 """
 
 from __future__ import annotations
@@ -63,6 +66,146 @@ class SpellingModel:
         """Nats to spell ``word`` then end it: -sum ln p(byte) - ln p(EOW)."""
         b = np.frombuffer(word.encode("utf-8"), dtype=np.uint8)
         return float(-(self.log_probs[b].sum() + self.log_probs[256]))
+
+
+EOW = 256  # end-of-word, as a predicted symbol
+_BOW = 256  # beginning-of-word padding, as a context symbol (a context never holds EOW)
+_BASE = 257  # context symbols are 0..256, so a context is a base-257 number
+
+
+def _spell_positions(words: list[str], order: int) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """Padded symbol stream of ``words`` and where its predictions are.
+
+    Each word becomes ``[BOW] * (order - 1) + its UTF-8 bytes + [EOW]``, all concatenated.
+    Returns (stream, positions of the predicted symbols, word index of each position): a
+    word of n bytes has n + 1 predictions, and the order - 1 symbols before each one (its
+    context) lie inside the word's own padded segment.
+    """
+    encoded = [w.encode("utf-8") for w in words]
+    lens = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    seg = lens + order  # pad + bytes + EOW
+    seg_start = np.cumsum(seg) - seg
+    stream = np.full(int(seg.sum()), _BOW, dtype=np.int64)
+    word_of_byte = np.repeat(np.arange(len(words)), lens)
+    byte_start = np.cumsum(lens) - lens
+    within = np.arange(int(lens.sum())) - np.repeat(byte_start, lens)
+    stream[seg_start[word_of_byte] + order - 1 + within] = np.frombuffer(
+        b"".join(encoded), dtype=np.uint8)
+    stream[seg_start + seg - 1] = EOW
+    n_pred = lens + 1
+    word_of_pred = np.repeat(np.arange(len(words)), n_pred)
+    pred_start = np.cumsum(n_pred) - n_pred
+    offset = np.arange(int(n_pred.sum())) - np.repeat(pred_start, n_pred)
+    positions = seg_start[word_of_pred] + order - 1 + offset
+    return stream, positions, word_of_pred
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """values[keys == q] for each query (keys sorted, unique); 0 where a query is absent."""
+    if len(keys) == 0:
+        return np.zeros(len(queries), dtype=np.float64)
+    idx = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    return np.where(keys[idx] == queries, values[idx], 0.0)
+
+
+@dataclass(frozen=True, eq=False)
+class NgramSpeller:
+    """Byte n-gram model of word spellings, interpolated Witten-Bell smoothing.
+
+    A word is its UTF-8 bytes then an end-of-word symbol (257 outcomes per step), each
+    predicted from up to ``order - 1`` preceding symbols, padded with a beginning-of-word
+    symbol. With h_k the last k symbols (k = 0 .. order-1) and, for the context h_k seen
+    in training, c(h_k) its count, c(h_k, s) that of s after it and T(h_k) the number of
+    distinct symbols seen after it (Witten & Bell 1991; interpolated form as in Chen &
+    Goodman 1998, sec. 2.4):
+
+        P_k(s | h_k) = (c(h_k, s) + T(h_k) P_{k-1}(s | h_{k-1})) / (c(h_k) + T(h_k))
+        P_k(s | h_k) = P_{k-1}(s | h_{k-1})          if h_k was never seen
+        P_{-1}(s)    = 1 / 257
+
+    Each level mixes a distribution with another that sums to 1, so every P_k sums to 1
+    over the 257 outcomes in every context, and every word has a finite cost. With no
+    training words it is the uniform model (ln 257 nats per symbol).
+
+    Counts are kept as sorted arrays of integer codes, so pricing many words is a few
+    vectorised searches.
+    """
+
+    order: int
+    ctx_keys: tuple[np.ndarray, ...]  # per context length k: sorted codes of seen contexts
+    ctx_totals: tuple[np.ndarray, ...]  # c(h)
+    ctx_types: tuple[np.ndarray, ...]  # T(h)
+    pair_keys: tuple[np.ndarray, ...]  # sorted codes of (context, symbol): h * 257 + s
+    pair_counts: tuple[np.ndarray, ...]  # c(h, s)
+
+    @classmethod
+    def fit(cls, words: Iterable[str] | Mapping[str, int], order: int = 5) -> NgramSpeller:
+        """Fit on training words: an iterable (each occurrence once) or word -> count."""
+        if order < 1:
+            raise ValueError("order must be >= 1")
+        if isinstance(words, Mapping):
+            items = [(w, c) for w, c in words.items() if c > 0]
+        else:
+            items = list(Counter(words).items())
+        stream, pos, word_of = _spell_positions([w for w, _ in items], order)
+        weight = np.array([c for _, c in items], dtype=np.float64)[word_of]
+        sym = stream[pos]
+        code = np.zeros(len(pos), dtype=np.int64)
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in (
+            "ctx_keys", "ctx_totals", "ctx_types", "pair_keys", "pair_counts")}
+        for k in range(order):
+            if k:
+                code = code + stream[pos - k] * _BASE ** (k - 1)
+            pair, inverse = np.unique(code * _BASE + sym, return_inverse=True)
+            counts = np.bincount(inverse.ravel(), weights=weight, minlength=len(pair))
+            ctx, first, n_types = np.unique(pair // _BASE, return_index=True,
+                                            return_counts=True)
+            totals = np.add.reduceat(counts, first) if len(first) else counts[:0]
+            parts["ctx_keys"].append(ctx)
+            parts["ctx_totals"].append(totals)
+            parts["ctx_types"].append(n_types.astype(np.float64))
+            parts["pair_keys"].append(pair)
+            parts["pair_counts"].append(counts)
+        return cls(order=order, **{k: tuple(v) for k, v in parts.items()})
+
+    def _probs(self, contexts: list[np.ndarray], sym: np.ndarray) -> np.ndarray:
+        """P(sym | context) per query; contexts[k] holds the length-k context codes."""
+        p = np.full(len(sym), 1.0 / N_SYMBOLS)
+        for k in range(self.order):
+            total = _lookup(self.ctx_keys[k], self.ctx_totals[k], contexts[k])
+            types = _lookup(self.ctx_keys[k], self.ctx_types[k], contexts[k])
+            pair = _lookup(self.pair_keys[k], self.pair_counts[k], contexts[k] * _BASE + sym)
+            seen = total > 0
+            p = np.where(seen, (pair + types * p) / np.where(seen, total + types, 1.0), p)
+        return p
+
+    def costs(self, words: list[str]) -> np.ndarray:
+        """Nats to spell each word then end it (one vectorised pass over all of them)."""
+        if not words:
+            return np.zeros(0, dtype=np.float64)
+        stream, pos, word_of = _spell_positions(list(words), self.order)
+        contexts = [np.zeros(len(pos), dtype=np.int64)]
+        for k in range(1, self.order):
+            contexts.append(contexts[-1] + stream[pos - k] * _BASE ** (k - 1))
+        nll = -np.log(self._probs(contexts, stream[pos]))
+        return np.bincount(word_of, weights=nll, minlength=len(words))
+
+    def cost(self, word: str) -> float:
+        """Nats to spell ``word`` then end it."""
+        return float(self.costs([word])[0])
+
+    def next_log_probs(self, prefix: str | bytes) -> np.ndarray:
+        """ln P(s | the word so far is ``prefix``) for all 257 symbols (index 256 = EOW)."""
+        raw = prefix.encode("utf-8") if isinstance(prefix, str) else bytes(prefix)
+        history = [_BOW] * (self.order - 1) + list(raw)
+        contexts = []
+        code = 0
+        for k in range(self.order):
+            if k:
+                code += history[-k] * _BASE ** (k - 1)
+            contexts.append(np.full(N_SYMBOLS, code, dtype=np.int64))
+        return np.log(self._probs(contexts, np.arange(N_SYMBOLS, dtype=np.int64)))
 
 
 # --- the whitespace a word-level tokenizer drops ---------------------------------------------

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from embinit.metrics import (
+    N_SYMBOLS,
     LayoutModel,
+    NgramSpeller,
     SpellingModel,
     bits_per_byte,
     layout_events,
@@ -68,3 +71,66 @@ def test_layout_model_hand_computed() -> None:
 
 def test_lossless_bpb_adds_both_charges() -> None:
     assert lossless_bpb(10.0, 3.0, 1.0, 7) == pytest.approx(14.0 / (math.log(2) * 7))
+
+
+# --- the n-gram speller -----------------------------------------------------------------------
+
+TEXT = ("the of and to in was is for that with as by on his from at which were "
+        "also this had are first their other after between during national "
+        "mathematician engineering university international government station "
+        "population television developed including several thousand")
+TRAIN_WORDS = TEXT.split()
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+@pytest.mark.parametrize("prefix", ["", "t", "th", "the", "nation", "zzqx", "é", "漢", "\x00"])
+def test_ngram_is_a_distribution_in_every_context(order, prefix) -> None:
+    m = NgramSpeller.fit(Counter({w: i + 1 for i, w in enumerate(TRAIN_WORDS)}), order=order)
+    lp = m.next_log_probs(prefix)
+    assert lp.shape == (N_SYMBOLS,) and np.isfinite(lp).all()
+    assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_ngram_cost_is_the_chain_of_next_symbol_probabilities() -> None:
+    m = NgramSpeller.fit(TRAIN_WORDS)
+    for word in ("then", "Straße", "x", "nationalities"):
+        raw = word.encode()
+        chain = -sum(m.next_log_probs(raw[:i])[raw[i]] for i in range(len(raw)))
+        chain -= m.next_log_probs(raw)[256]
+        assert m.cost(word) == pytest.approx(chain, rel=1e-12)
+    np.testing.assert_allclose(m.costs(["then", "x"]), [m.cost("then"), m.cost("x")])
+    assert m.costs([]).shape == (0,)
+
+
+def test_ngram_hand_computed_and_uniform_without_data() -> None:
+    # No data: uniform over 257 outcomes, like the add-one unigram fitted on nothing.
+    assert NgramSpeller.fit([]).cost("é") == pytest.approx(SpellingModel.fit([]).cost("é"))
+    # Order 2 on the single word "ab": the order-0 level has 3 outcomes seen once each
+    # (a, b, EOW; T = 3), so P0(s) = (1 + 3/257) / 6 for those; each of the contexts BOW, a
+    # and b saw one symbol once (c = T = 1), so P(s | h) = (1 + P0(s)) / 2.
+    m = NgramSpeller.fit(["ab"], order=2)
+    p0 = (1 + 3 / 257) / 6
+    assert m.cost("ab") == pytest.approx(-3 * math.log((1 + p0) / 2), rel=1e-12)
+    # "b" first: context BOW saw only "a", so b gets T * P0(b) / (c + T) = P0(b) / 2.
+    assert math.exp(m.next_log_probs("")[ord("b")]) == pytest.approx(p0 / 2, rel=1e-12)
+    # An unseen context falls back to the lower order unchanged.
+    assert math.exp(m.next_log_probs("z")[ord("a")]) == pytest.approx(p0, rel=1e-12)
+    # Counts weight words: a mapping is the same as repeating each word.
+    np.testing.assert_allclose(NgramSpeller.fit({"ab": 2, "b": 1}).costs(["ab", "ba"]),
+                               NgramSpeller.fit(["ab", "b", "ab"]).costs(["ab", "ba"]))
+
+
+def test_ngram_charges_less_than_unigram_in_distribution() -> None:
+    # Words from a syllable grammar: strong byte-to-byte structure that only context sees.
+    rng = np.random.default_rng(0)
+    syllables = ["ka", "to", "ri", "shi", "mu", "ne", "sa", "yo"]
+
+    def words(n):
+        return ["".join(rng.choice(syllables, size=rng.integers(1, 4))) for _ in range(n)]
+
+    train, held_out = words(2000), words(300)
+    ngram, unigram = NgramSpeller.fit(train), SpellingModel.fit(train)
+    ngram_nats = ngram.costs(held_out)
+    unigram_nats = np.array([unigram.cost(w) for w in held_out])
+    assert ngram_nats.sum() < 0.8 * unigram_nats.sum()
+    assert (ngram_nats < unigram_nats).mean() > 0.9
