@@ -85,7 +85,7 @@ _CHILD = textwrap.dedent(
     """
     import hashlib, sys
     sys.path.insert(0, sys.argv[1])
-    from tests.test_vectors import cfg, synthetic_stream
+    from tests.unit.run.init.test_vectors import cfg, synthetic_stream
     from embinit.run.init.vectors import TokenSentences, train_word2vec
     ids, vocab = synthetic_stream()
     kv = train_word2vec(TokenSentences(ids, vocab, 0), cfg(), 16)
