@@ -13,7 +13,7 @@ from operator import itemgetter
 import numpy as np
 from tokenizers import pre_tokenizers
 
-from embinit.metrics import LayoutModel, SpellingModel
+from embinit.metrics import LayoutModel, NgramSpeller, SpellingModel
 
 
 def token_byte_lengths(text: str, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -53,12 +53,21 @@ class SplitStats:
     n_unk_types: int = 0  # distinct surface strings that became <unk>
     unk_bytes: int = 0  # UTF-8 bytes of <unk> surfaces, summed over occurrences
     unk_spelling_nats: float = 0.0  # sum over <unk> occurrences of SpellingModel.cost(surface)
-    n_gaps: int = 0  # word-level only: gaps around tokens (whitespace the tokens do not carry)
-    layout_nats: float = 0.0  # word-level only: sum of LayoutModel.cost over those gaps
+    # The same <unk> occurrences priced by the order-5 byte n-gram speller (NgramSpeller),
+    # fitted on the train split's <unk> surfaces (train's own figure is therefore in-sample).
+    unk_spelling_nats_ngram: float = 0.0
+    n_gaps: int = 0  # closed word vocabulary only: gaps (whitespace the tokens do not carry)
+    layout_nats: float = 0.0  # closed word vocabulary only: sum of LayoutModel.cost over gaps
+    # word(oov=bytes) only: words (ByteLevel pre-tokens) and those spelled out in byte tokens
+    # because they are not in the vocabulary (more than one token), with their UTF-8 bytes.
+    n_words: int = 0
+    n_spelled_words: int = 0
+    spelled_bytes: int = 0
 
 
 def oov_rates(stats: SplitStats) -> dict[str, float]:
-    """Token, type and byte shares of <unk> (all 0.0 for byte-level BPE)."""
+    """Token, type and byte shares of <unk> (0.0 unless the vocabulary is closed), and the
+    shares of words and bytes spelled out in byte tokens (0.0 unless word(oov=bytes))."""
     def ratio(a: float, b: float) -> float:
         return float(a / b) if b else 0.0
 
@@ -66,7 +75,27 @@ def oov_rates(stats: SplitStats) -> dict[str, float]:
         "token_rate": ratio(stats.n_unk, stats.n_text_tokens),
         "type_rate": ratio(stats.n_unk_types, stats.n_types),
         "unk_byte_share": ratio(stats.unk_bytes, stats.n_bytes),
+        "spelled_word_rate": ratio(stats.n_spelled_words, stats.n_words),
+        "spelled_byte_share": ratio(stats.spelled_bytes, stats.n_bytes),
     }
+
+
+def spelled_words(word_ids: np.ndarray, nbytes: np.ndarray) -> tuple[int, int, int]:
+    """(words, words spelled out, their UTF-8 bytes) of one byte-fallback encoding.
+
+    ``word_ids[i]`` is the pre-token index of token i (`Encoding.word_ids`: 0, 1, ...,
+    non-decreasing) and ``nbytes`` the bytes per token (`token_byte_lengths`). A word is
+    spelled out when it took more than one token. Byte-level tokens cover every character,
+    so a word's bytes are the sum of its tokens' bytes.
+    """
+    if len(word_ids) == 0:
+        return 0, 0, 0
+    word_ids = np.asarray(word_ids, dtype=np.int64)
+    n = int(word_ids[-1]) + 1
+    per_word = np.bincount(word_ids, minlength=n)
+    word_bytes = np.bincount(word_ids, weights=nbytes, minlength=n)
+    spelled = per_word > 1
+    return n, int(spelled.sum()), int(round(word_bytes[spelled].sum()))
 
 
 class SplitAccumulator:
@@ -80,18 +109,24 @@ class SplitAccumulator:
         self.layout: Counter[tuple[str, str]] | None = Counter() if track_layout else None
 
     def add(self, text: str, ids: np.ndarray, events: list[tuple[str, str]] | None,
-            surfaces: list[str], unk_id: int) -> None:
+            surfaces: list[str], unk_id: int,
+            spelled: tuple[int, int, int] | None = None) -> None:
         s = self.stats
         s.n_docs += 1
         s.n_bytes += len(text.encode("utf-8"))
         s.n_text_tokens += len(ids)
+        if spelled is not None:
+            s.n_words += spelled[0]
+            s.n_spelled_words += spelled[1]
+            s.spelled_bytes += spelled[2]
         self.types.update(surfaces)
         for i in np.flatnonzero(ids == unk_id):
             self.unk_surfaces[surfaces[i]] += 1
         if self.layout is not None and events is not None:
             self.layout.update(events)
 
-    def finish(self, spelling: SpellingModel | None, layout: LayoutModel | None) -> SplitStats:
+    def finish(self, spelling: SpellingModel | None, layout: LayoutModel | None,
+               spelling_ngram: NgramSpeller | None = None) -> SplitStats:
         s = self.stats
         s.n_tokens = s.n_text_tokens + s.n_docs + 1  # one EOD before each document, one at the end
         s.n_targets = s.n_tokens - 1
@@ -102,6 +137,12 @@ class SplitAccumulator:
         if spelling is not None:
             s.unk_spelling_nats = float(sum(spelling.cost(w) * c
                                             for w, c in self.unk_surfaces.items()))
+        if spelling_ngram is not None and self.unk_surfaces:
+            # Each distinct surface is priced once, in one vectorised call.
+            words = list(self.unk_surfaces)
+            counts = np.fromiter(self.unk_surfaces.values(), dtype=np.float64,
+                                 count=len(words))
+            s.unk_spelling_nats_ngram = float(spelling_ngram.costs(words) @ counts)
         if layout is not None and self.layout is not None:
             s.n_gaps = sum(self.layout.values())
             s.layout_nats = float(sum(layout.cost(ctx, gap) * c

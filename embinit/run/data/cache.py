@@ -7,10 +7,12 @@ by side, read back with `np.memmap` (as in nanoGPT's ``train.bin``):
 - ``{split}.ids.bin``: token ids (uint16 when the vocabulary fits, else uint32);
 - ``{split}.nbytes.bin``: uint32 UTF-8 bytes attributed to each token (0 for EOD), summing
   exactly to the split's text bytes, so bits per byte is comparable across tokenizers;
-- ``{split}.extra.bin`` (word-level val/test only): float32 nats each target is charged on
-  top of the model's loss for lossless bpb: the gap (whitespace) before it under the
-  LayoutModel, plus the spelling of its word if it is ``<unk>``; the EOD after a document
-  carries the document's trailing gap. Sums to ``layout_nats + unk_spelling_nats``.
+- ``{split}.extra.bin`` (closed word vocabulary, ``vocab=word vocab.oov=unk``, val/test
+  only): float32 nats each target is charged on top of the model's loss for lossless bpb:
+  the gap (whitespace) before it under the LayoutModel, plus the spelling of its word
+  under the unigram SpellingModel if it is ``<unk>``; the EOD after a document carries the
+  document's trailing gap. Sums to ``layout_nats + unk_spelling_nats``. BPE and
+  ``vocab=word vocab.oov=bytes`` keep every byte in their tokens: no extra.bin, bpb is exact.
 
 An entry lives in ``<cache>/tokens/<key>/``; ``meta.json`` is written last and records each
 file's dtype, length and sha256 plus per-split statistics. An entry is complete iff its
@@ -35,23 +37,25 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from embinit.config import DataConfig, VocabConfig
-from embinit.metrics import N_SYMBOLS, LayoutModel, SpellingModel, layout_events
+from embinit.metrics import N_SYMBOLS, LayoutModel, NgramSpeller, SpellingModel, layout_events
 from embinit.run.data.accounting import (
     SplitAccumulator,
     SplitStats,
     oov_curve,
+    spelled_words,
     token_byte_lengths,
     word_counts,
 )
 from embinit.run.data.corpus import Corpus, Document
 from embinit.run.data.split import SPLITS, iter_split
-from embinit.run.data.tokenizer import tokenizer_key
+from embinit.run.data.tokenizer import is_byte_word_vocab, is_closed_vocab, tokenizer_key
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
 
 log = logging.getLogger(__name__)
 
 # Bump when the stream layout, the byte attribution or meta.json changes.
-CACHE_FORMAT = 4
+# 5: n-gram <unk> speller and the spelled-out word counts of word(oov=bytes) in SplitStats.
+CACHE_FORMAT = 5
 OOV_CURVE_SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 NBYTES_DTYPE = np.dtype(np.uint32)
 EXTRA_DTYPE = np.dtype(np.float32)
@@ -73,7 +77,7 @@ class TokenSplit:
     ids: np.ndarray  # read-only np.memmap
     nbytes: np.ndarray  # read-only np.memmap
     stats: SplitStats
-    extra: np.ndarray | None = None  # word-level val/test: lossless charge per token (nats)
+    extra: np.ndarray | None = None  # closed word vocab, val/test: lossless charge per token
 
 
 @dataclass
@@ -140,12 +144,14 @@ def _encode_split(
     unk_id: int, dtype: np.dtype, out_dir: Path, batch_size: int,
     spelling_counts: np.ndarray | None, words: Counter[str] | None, track_layout: bool,
     charges: tuple[SpellingModel, LayoutModel] | None = None, lowercase_words: bool = False,
+    track_spelled: bool = False,
 ) -> tuple[SplitAccumulator, dict[str, dict[str, Any]]]:
     """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
 
     Also accumulates the spelling counts (train) and the word counts for the OOV curve, so
     the corpus is read once per split. With ``charges`` (word-level val/test, models fitted
-    on train) it also writes ``{split}.extra.bin``.
+    on train) it also writes ``{split}.extra.bin``. With ``track_spelled`` (word(oov=bytes))
+    it counts the words spelled out in byte tokens.
     """
     acc = SplitAccumulator(track_layout)
     eod = np.array([eod_id], dtype=dtype)
@@ -184,7 +190,9 @@ def _encode_split(
                 nbytes = token_byte_lengths(text, enc.offsets)
                 surfaces = [text[a:b] for a, b in enc.offsets]
                 events = layout_events(text, enc.offsets) if track_layout else None
-                acc.add(text, ids, events, surfaces, unk_id)
+                spelled = spelled_words(np.asarray(enc.word_ids, dtype=np.int64),
+                                        nbytes) if track_spelled else None
+                acc.add(text, ids, events, surfaces, unk_id, spelled)
                 if gap_cost is not None and spell_cost is not None and events is not None:
                     # Token i pays for the gap before it; the EOD after the document pays
                     # for the trailing gap; an <unk> also pays for spelling its word.
@@ -235,8 +243,10 @@ def _build(
     accs: dict[str, SplitAccumulator] = {}
     files: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
-    word_level = vocab_cfg.name == "word"
+    # Only the closed vocabulary drops text (<unk>, whitespace) that must be charged.
+    closed = is_closed_vocab(vocab_cfg)
     spelling: SpellingModel | None = None
+    spelling_ngram: NgramSpeller | None = None
     layout: LayoutModel | None = None
     for split in SPLITS:  # train first: the spelling and layout models are fitted on it
         charges = (spelling, layout) if split != "train" and spelling and layout else None
@@ -244,16 +254,24 @@ def _build(
             corpus, split, data_cfg, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype,
             out_dir=out_dir, batch_size=batch_size,
             spelling_counts=spelling_counts if split == "train" else None,
-            words=word_tallies.get(split), track_layout=word_level, charges=charges,
+            words=word_tallies.get(split), track_layout=closed, charges=charges,
             # the OOV curve describes the vocabulary as the word tokenizer would build it
-            lowercase_words=word_level and bool(vocab_cfg.lowercase))
+            lowercase_words=closed and bool(vocab_cfg.lowercase),
+            track_spelled=is_byte_word_vocab(vocab_cfg))
         files.update(split_files)
         if split == "train":
             spelling = SpellingModel.from_counts(spelling_counts)
             train_layout = accs["train"].layout
             if train_layout is not None:
                 layout = LayoutModel.from_counts(train_layout, spelling)
-    stats = {split: asdict(acc.finish(spelling, layout)) for split, acc in accs.items()}
+            if closed:
+                # Fitted on train's own <unk> surfaces, the words outside the vocabulary: rare
+                # words, the population val/test <unk>s come from (longer, more capitals,
+                # digits and foreign script than running text), so the charge is tighter
+                # than a fit on all words that frequent short words would dominate.
+                spelling_ngram = NgramSpeller.fit(accs["train"].unk_surfaces)
+    stats = {split: asdict(acc.finish(spelling, layout, spelling_ngram))
+             for split, acc in accs.items()}
     total = sum(s["n_bytes"] for s in stats.values())
     seconds = time.perf_counter() - t0
     log.info("token cache built: %.2f MB in %.1fs (%.2f MB/s overall)", total / 1e6, seconds,

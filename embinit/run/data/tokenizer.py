@@ -1,16 +1,25 @@
 """Tokenizer stage: fit a byte-level BPE or a word-level vocabulary on the train split only.
 
-Both kinds share one special-token layout, id 0 = end of document and id 1 = unknown, so
+Every kind shares one special-token layout, id 0 = end of document and id 1 = unknown, so
 every arm's embedding matrix has the same two special rows.
 
 - ``bpe``: byte-level BPE (GPT-2 style). Every string is representable, so it never emits
   `<unk>`.
-- ``word``: word-level vocabulary of the ``size`` most frequent train words seen at least
-  ``min_count`` times; everything else becomes `<unk>`. Words come from the Hugging Face
-  `Whitespace` pre-tokenizer (regex ``\\w+|[^\\w\\s]+``), chosen over NLTK's Treebank rules
-  because it runs in Rust, reports the character offsets that byte accounting needs, and
-  serialises into ``tokenizer.json`` with the vocabulary, so loading a tokenizer restores the
-  exact word splitting.
+- ``word`` with ``oov=bytes`` (the exact word-level arm): ids 0/1 are the specials (`<unk>` is
+  kept but never produced), ids 2..257 the 256 byte symbols of the HF ByteLevel alphabet
+  (sorted), then the most frequent train words (count >= ``min_count``, ties broken by the
+  string) up to ``size`` entries in all. A word is a pre-token of HF's
+  ``ByteLevel(add_prefix_space=False)`` (the GPT-2 regex: the leading space belongs to the
+  word, "Ġthe"; runs of whitespace are words too). The model is a BPE without merges
+  (``ignore_merges=True``): a word in the vocabulary is one token, any other word falls back
+  to its byte tokens, so every text round-trips exactly and bpb needs no external charge.
+- ``word`` with ``oov=unk`` (the closed vocabulary of the seed question): the ``size`` most
+  frequent train words seen at least ``min_count`` times; everything else becomes `<unk>`.
+  Words come from the Hugging Face `Whitespace` pre-tokenizer (regex ``\\w+|[^\\w\\s]+``),
+  chosen over NLTK's Treebank rules because it runs in Rust, reports the character offsets
+  that byte accounting needs, and serialises into ``tokenizer.json`` with the vocabulary, so
+  loading a tokenizer restores the exact word splitting. Its bpb needs the spelling and
+  layout charges (`embinit.metrics`).
 
 The trained tokenizer is cached under ``<cache>/tokenizers/<key>/tokenizer.json``, keyed by
 the corpus fingerprint, the split settings and the vocabulary settings.
@@ -19,7 +28,9 @@ the corpus fingerprint, the split settings and the vocabulary settings.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +46,32 @@ from embinit.storage import atomic_write_text, stable_hash
 log = logging.getLogger(__name__)
 
 # Bump when training or the saved format changes, so cached tokenizers are rebuilt.
-TOKENIZER_FORMAT = 1
+# 2: vocab=word gained oov=bytes (the byte-fallback word vocabulary), now its default.
+TOKENIZER_FORMAT = 2
 EOD_ID, UNK_ID = 0, 1
+N_SPECIALS = 2
+N_BYTES = 256
+FIRST_WORD_ID = N_SPECIALS + N_BYTES  # word(oov=bytes): the first word after the byte rows
+
+# Shared stateless HF components (Rust objects; safe to reuse).
+_BYTE_LEVEL = pre_tokenizers.ByteLevel(add_prefix_space=False)
+_BYTE_DECODER = decoders.ByteLevel()
+
+
+def byte_alphabet() -> list[str]:
+    """The 256 ByteLevel byte symbols, sorted: ids 2..257 of a word(oov=bytes) vocabulary."""
+    return sorted(pre_tokenizers.ByteLevel.alphabet())
+
+
+def is_closed_vocab(cfg: VocabConfig) -> bool:
+    """True for the closed word vocabulary (word, oov=unk): the one that emits <unk>, drops the
+    whitespace between words, and so needs the external spelling and layout charges."""
+    return cfg.name == "word" and cfg.oov == "unk"
+
+
+def is_byte_word_vocab(cfg: VocabConfig) -> bool:
+    """True for the exact word vocabulary (word, oov=bytes): words plus a byte fallback."""
+    return cfg.name == "word" and cfg.oov == "bytes"
 
 
 def _configure(tok: Tokenizer) -> Tokenizer:
@@ -46,10 +81,66 @@ def _configure(tok: Tokenizer) -> Tokenizer:
     return tok
 
 
+def byte_level_word_counts(texts: Iterable[str]) -> Counter[str]:
+    """Counts of the ByteLevel pre-tokens (GPT-2 regex, leading space kept) of ``texts``.
+
+    Streams one text at a time through the Rust pre-tokenizer; never holds the corpus.
+    """
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(map(itemgetter(0), _BYTE_LEVEL.pre_tokenize_str(text)))
+    return counts
+
+
+def byte_word_vocab(counts: Counter[str], cfg: VocabConfig) -> dict[str, int]:
+    """The word(oov=bytes) vocabulary from train word counts (token string -> id).
+
+    Specials, then the sorted byte alphabet, then words by count (ties broken by the
+    string) while count >= cfg.min_count and the vocabulary has fewer than cfg.size entries.
+    Single-symbol words are byte tokens already and take no extra slot.
+    """
+    vocab = {cfg.eod_token: EOD_ID, cfg.unk_token: UNK_ID}
+    for sym in byte_alphabet():
+        vocab[sym] = len(vocab)
+    if len(vocab) != FIRST_WORD_ID:
+        raise ValueError("the special tokens collide with the byte alphabet")
+    room = cfg.size - FIRST_WORD_ID
+    if room < 0:
+        raise ConfigError(f"vocab.size={cfg.size} is too small for vocab=word vocab.oov=bytes: "
+                          f"it needs at least {FIRST_WORD_ID} (2 specials + 256 bytes)")
+    words = [w for w, c in counts.items() if c >= cfg.min_count and len(w) > 1]
+    # heapq.nsmallest would do for huge counters, but sorting a few million keys is seconds.
+    words.sort(key=lambda w: (-counts[w], w))
+    for w in words[:room]:
+        vocab.setdefault(w, len(vocab))
+    return vocab
+
+
+def _byte_word_tokenizer(vocab: dict[str, int], cfg: VocabConfig) -> Tokenizer:
+    # A BPE model without merges: ignore_merges makes a whole pre-token found in the vocabulary
+    # one token; any other pre-token is split into its characters, i.e. its byte symbols,
+    # which are all in the vocabulary (so no unk token is ever needed).
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    # Registered as special, as BpeTrainer does, so decode() skips them; with
+    # encode_special_tokens they are never matched inside text.
+    tok.add_special_tokens([cfg.eod_token, cfg.unk_token])
+    return tok
+
+
 def train_tokenizer(train_texts: Iterable[str], cfg: VocabConfig) -> Tokenizer:
     """Fit the tokenizer ``cfg`` describes on ``train_texts`` (streamed, never materialised)."""
-    specials = [cfg.eod_token, cfg.unk_token]  # ids 0 and 1, in this order, for both kinds
+    specials = [cfg.eod_token, cfg.unk_token]  # ids 0 and 1, in this order, for every kind
     trainer: Any
+    if is_byte_word_vocab(cfg):
+        if cfg.lowercase:
+            raise ConfigError("vocab.lowercase=true would lose case that vocab.oov=bytes must "
+                              "reproduce; use vocab.oov=unk with vocab.lowercase=true")
+        tok = _configure(_byte_word_tokenizer(
+            byte_word_vocab(byte_level_word_counts(train_texts), cfg), cfg))
+        _check_layout(tok, cfg)
+        return tok
     if cfg.name == "bpe":
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -58,6 +149,8 @@ def train_tokenizer(train_texts: Iterable[str], cfg: VocabConfig) -> Tokenizer:
             vocab_size=cfg.size, min_frequency=cfg.min_count, special_tokens=specials,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     elif cfg.name == "word":
+        if cfg.oov != "unk":
+            raise ConfigError(f"vocab.oov={cfg.oov!r} is unknown; choose bytes or unk")
         tok = Tokenizer(models.WordLevel(unk_token=cfg.unk_token))
         if cfg.lowercase:
             tok.normalizer = normalizers.Lowercase()
@@ -79,6 +172,45 @@ def _check_layout(tok: Tokenizer, cfg: VocabConfig) -> None:
                          f"and {UNK_ID} ({cfg.unk_token})")
     if tok.get_vocab_size() > cfg.size:
         raise ValueError(f"tokenizer has {tok.get_vocab_size()} tokens, vocab.size={cfg.size}")
+    if is_byte_word_vocab(cfg):
+        got = [tok.id_to_token(i) for i in range(N_SPECIALS, FIRST_WORD_ID)]
+        if got != byte_alphabet():
+            raise ValueError(f"ids {N_SPECIALS}..{FIRST_WORD_ID - 1} are not the sorted byte "
+                             "alphabet")
+
+
+def vector_lookup_keys(tokenizer: Tokenizer, vocab_cfg: VocabConfig,
+                       external: bool) -> list[str | None]:
+    """The key under which each row looks up a static vector; None = the row takes none.
+
+    - The EOD row never takes a vector: Word2Vec never sees EOD (documents are its
+      sentences) and no external table has it.
+    - `<unk>` takes one only in the closed vocabulary (word, oov=unk), where it is a real
+      token; elsewhere it is never produced.
+    - word(oov=bytes): the 256 byte rows take none: they are the seed's "OOV words
+      initialised randomly".
+    - Any other row: Word2Vec trained here (``external=False``) sees the arm's own token
+      strings, so the key is the token string ("Ġthe"). External vectors (GloVe, a word2vec
+      file) are keyed by text, so a byte-level token (bpe, word(oov=bytes)) is ByteLevel-
+      decoded and stripped of whitespace ("Ġthe" -> "the"); a token that decodes to nothing
+      but whitespace, or to a partial UTF-8 character (U+FFFD), takes none. Closed-vocabulary
+      tokens are text already and are their own keys.
+    """
+    closed = is_closed_vocab(vocab_cfg)
+    no_vector = {EOD_ID} if closed else {EOD_ID, UNK_ID}
+    if is_byte_word_vocab(vocab_cfg):
+        no_vector.update(range(N_SPECIALS, FIRST_WORD_ID))
+    keys: list[str | None] = []
+    for i in range(tokenizer.get_vocab_size()):
+        token = tokenizer.id_to_token(i)
+        if token is None or i in no_vector:
+            keys.append(None)
+        elif not external or closed:  # bpe and word(oov=bytes) tokens are ByteLevel strings
+            keys.append(token)
+        else:
+            text = _BYTE_DECODER.decode([token]).strip()
+            keys.append(text if text and "\ufffd" not in text else None)
+    return keys
 
 
 def _split_fields(data_cfg: DataConfig) -> dict[str, Any]:
@@ -88,8 +220,11 @@ def _split_fields(data_cfg: DataConfig) -> dict[str, Any]:
 
 
 def _vocab_fields(vocab_cfg: VocabConfig) -> dict[str, Any]:
-    return {k: getattr(vocab_cfg, k) for k in (
+    fields = {k: getattr(vocab_cfg, k) for k in (
         "name", "size", "min_count", "lowercase", "unk_token", "eod_token")}
+    # oov selects the word tokenizer; BPE is byte-level whatever it says, so its key ignores it.
+    fields["oov"] = vocab_cfg.oov if vocab_cfg.name == "word" else None
+    return fields
 
 
 def tokenizer_key(corpus_fingerprint: str, data_cfg: DataConfig, vocab_cfg: VocabConfig) -> str:
@@ -123,15 +258,10 @@ def build_or_load_tokenizer(
         else:
             log.info("reusing cached tokenizer %s", path)
             return tok, path, True
+    kind = vocab_cfg.name if vocab_cfg.name != "word" else f"word (oov={vocab_cfg.oov})"
     log.info("training tokenizer %s (vocab.size=%d, vocab.min_count=%d) on the train split of %s",
-             vocab_cfg.name, vocab_cfg.size, vocab_cfg.min_count, corpus.description)
+             kind, vocab_cfg.size, vocab_cfg.min_count, corpus.description)
     tok = train_tokenizer((d.text for d in iter_split(corpus, "train", data_cfg)), vocab_cfg)
     atomic_write_text(path, tok.to_str())
     log.info("saved tokenizer %s (%d tokens)", path, tok.get_vocab_size())
     return tok, path, False
-
-
-
-
-
-

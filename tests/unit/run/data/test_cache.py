@@ -25,7 +25,7 @@ DOCS = {
     "doc3": "cat über",
     "doc12": "a dog.  ",
 }
-WORD = VocabConfig(name="word", size=100, min_count=2)
+WORD = VocabConfig(name="word", oov="unk", size=100, min_count=2)  # the closed vocabulary
 BPE = VocabConfig(name="bpe", size=300, min_count=1)
 
 
@@ -69,10 +69,13 @@ def test_byte_lengths_no_tokens_is_an_error():
         token_byte_lengths("", [])
 
 
-@pytest.mark.parametrize("kind", ["bpe", "word"])
-def test_byte_lengths_sum_with_real_tokenizers(kind):
+@pytest.mark.parametrize("vocab", [
+    VocabConfig(name="bpe", size=300, min_count=1),
+    VocabConfig(name="word", oov="unk", size=300, min_count=1, lowercase=True),
+    VocabConfig(name="word", oov="bytes", size=300, min_count=1),
+], ids=["bpe", "word-unk", "word-bytes"])
+def test_byte_lengths_sum_with_real_tokenizers(vocab):
     texts = list(DOCS.values()) + ["  ñandú 🐍🐍 x\u200by  ", "İstanbul ΣΊΣΥΦΟΣ"]
-    vocab = VocabConfig(name=kind, size=300, min_count=1, lowercase=True)
     tok = train_tokenizer(texts, vocab)
     for text in texts:
         enc = tok.encode(text, add_special_tokens=False)
@@ -247,3 +250,63 @@ def test_extra_charges_sum_to_the_split_charges(tmp_path):
 def test_bpe_cache_has_no_extra_charges(tmp_path):
     cache = build(tmp_path, vocab=BPE)
     assert all(split.extra is None for split in cache.splits.values())
+
+
+def unk_surfaces(tok, texts) -> list[str]:
+    out = []
+    for text in texts:
+        enc = tok.encode(text, add_special_tokens=False)
+        out += [text[a:b] for i, (a, b) in zip(enc.ids, enc.offsets, strict=True) if i == 1]
+    return out
+
+
+def test_unk_spelling_nats_ngram_fitted_on_train_unk_surfaces(tmp_path):
+    from embinit.metrics import NgramSpeller
+
+    cache = build(tmp_path)
+    tok, _, _ = build_or_load_tokenizer(corpus(), DATA, WORD, tmp_path)
+    train_unk = unk_surfaces(tok, [DOCS["doc0"], DOCS["doc1"]])
+    assert "sat" in train_unk and "the" not in train_unk
+    ngram = NgramSpeller.fit(train_unk)
+    for split, docs in (("val", ("doc2", "doc3")), ("test", ("doc12",))):
+        words = unk_surfaces(tok, [DOCS[d] for d in docs])
+        stats = cache.splits[split].stats
+        assert stats.n_unk == len(words) > 0
+        assert stats.unk_spelling_nats_ngram == pytest.approx(
+            sum(ngram.cost(w) for w in words), rel=1e-12)
+        assert stats.unk_spelling_nats_ngram > 0
+    # The per-token lossless charges keep the unigram speller (unk_spelling_nats).
+    extra = cache.splits["val"].extra.astype(np.float64).sum()
+    val = cache.splits["val"].stats
+    assert extra == pytest.approx(val.layout_nats + val.unk_spelling_nats, rel=1e-6)
+
+
+def test_train_fitted_counts_ignore_val_text(tmp_path):
+    """Spellers, layout model and the Word2Vec token stream depend on train only."""
+    from embinit.metrics import NgramSpeller
+    from embinit.run.init.vectors import TokenSentences
+
+    edited = {**DOCS, "doc2": "zebras wander über the völlig neue Straße!! again\n\n"}
+    a = build(tmp_path)
+    b = build(tmp_path, c=Corpus.from_documents(Document(k, v) for k, v in edited.items()))
+    assert a.key != b.key and a.splits["val"].stats != b.splits["val"].stats
+    tok, _, _ = build_or_load_tokenizer(corpus(), DATA, WORD, tmp_path)
+    tok_b, _, _ = build_or_load_tokenizer(
+        Corpus.from_documents(Document(k, v) for k, v in edited.items()), DATA, WORD, tmp_path)
+    assert tok.get_vocab() == tok_b.get_vocab()
+    # Unigram speller counts, train stream (Word2Vec's sentences) and train statistics.
+    np.testing.assert_array_equal(a.spelling_counts, b.spelling_counts)
+    np.testing.assert_array_equal(a.splits["train"].ids, b.splits["train"].ids)
+    assert a.splits["train"].stats == b.splits["train"].stats
+    vocab = [tok.id_to_token(i) for i in range(a.vocab_size)]
+    assert list(TokenSentences(a.splits["train"].ids, vocab, a.eod_id)) == list(
+        TokenSentences(b.splits["train"].ids, vocab, b.eod_id))
+    # Layout model and unigram speller: the untouched val document (doc3, last: cat über
+    # EOD) is charged exactly the same nats, token by token.
+    np.testing.assert_array_equal(a.splits["val"].extra[-3:], b.splits["val"].extra[-3:])
+    # The n-gram speller is the one fitted on train's <unk> surfaces in both builds.
+    ngram = NgramSpeller.fit(unk_surfaces(tok, [DOCS["doc0"], DOCS["doc1"]]))
+    for cache, docs in ((a, DOCS), (b, edited)):
+        words = unk_surfaces(tok, [docs["doc2"], docs["doc3"]])
+        assert cache.splits["val"].stats.unk_spelling_nats_ngram == pytest.approx(
+            float(ngram.costs(words).sum()), rel=1e-12)

@@ -23,7 +23,7 @@ DOCS = {
     "doc3": "cat",
     "doc12": "a dog.",
 }
-WORD = VocabConfig(name="word", size=100, min_count=2)
+WORD = VocabConfig(name="word", oov="unk", size=100, min_count=2)  # the closed vocabulary
 BPE = VocabConfig(name="bpe", size=300, min_count=1)
 
 
@@ -49,25 +49,28 @@ def test_word_oov_counts_exact_on_val(tmp_path):
     assert val.unk_bytes == len("saw") + len("cow") + len(".")
     assert val.n_bytes == 20 + 3
     assert oov_rates(val) == pytest.approx(
-        {"token_rate": 3 / 7, "type_rate": 3 / 5, "unk_byte_share": 7 / 23})
+        {"token_rate": 3 / 7, "type_rate": 3 / 5, "unk_byte_share": 7 / 23,
+         "spelled_word_rate": 0.0, "spelled_byte_share": 0.0})
 
 
 def test_word_lowercase_option():
     texts = [DOCS["doc0"], DOCS["doc1"]]
-    tok = train_tokenizer(texts, VocabConfig(name="word", size=6, min_count=1, lowercase=True))
+    tok = train_tokenizer(texts, VocabConfig(name="word", oov="unk", size=6, min_count=1,
+                                             lowercase=True))
     # the x4 (The folded in), cat x2, then count-1 ties in string order: "!" before ".".
     assert tok.get_vocab() == {"<|endoftext|>": 0, "<unk>": 1, "the": 2, "cat": 3, "!": 4, ".": 5}
     enc = tok.encode("THE Cat", add_special_tokens=False)
     assert enc.ids == [2, 3]
     assert enc.offsets == [(0, 3), (4, 7)]  # offsets still index the original text
-    cased = train_tokenizer(texts, VocabConfig(name="word", size=100, min_count=1))
+    cased = train_tokenizer(texts, VocabConfig(name="word", oov="unk", size=100, min_count=1))
     assert "The" in cased.get_vocab() and "the" in cased.get_vocab()
 
 
 def test_literal_special_token_in_text_is_text():
-    tok = train_tokenizer(["a b <|endoftext|> c"] * 3, VocabConfig(name="word", size=100))
-    ids = tok.encode("a <|endoftext|>", add_special_tokens=False).ids
-    assert 0 not in ids
+    for vocab in (VocabConfig(name="word", oov="unk", size=100), VocabConfig(name="word", size=300)):
+        tok = train_tokenizer(["a b <|endoftext|> c"] * 3, vocab)
+        ids = tok.encode("a <|endoftext|>", add_special_tokens=False).ids
+        assert 0 not in ids
 
 
 def test_bpe_has_no_unk_and_round_trips(tmp_path):
@@ -82,7 +85,8 @@ def test_bpe_has_no_unk_and_round_trips(tmp_path):
     for split in cache.splits.values():
         assert split.stats.n_unk == 0
         assert oov_rates(split.stats) == {"token_rate": 0.0, "type_rate": 0.0,
-                                          "unk_byte_share": 0.0}
+                                          "unk_byte_share": 0.0, "spelled_word_rate": 0.0,
+                                          "spelled_byte_share": 0.0}
 
 
 def test_tokenizer_cache_reuse_and_corrupt_file(tmp_path, caplog):
@@ -106,7 +110,13 @@ def test_tokenizer_key_tracks_what_matters():
     assert base == tokenizer_key("fp", DATA, WORD)
     assert base != tokenizer_key("fp2", DATA, WORD)
     assert base != tokenizer_key("fp", DataConfig(**{**DATA.__dict__, "split_seed": 1}), WORD)
-    assert base != tokenizer_key("fp", DATA, VocabConfig(name="word", size=101, min_count=2))
+    assert base != tokenizer_key("fp", DATA, VocabConfig(name="word", oov="unk", size=101,
+                                                         min_count=2))
+    assert base != tokenizer_key("fp", DATA, VocabConfig(name="word", oov="bytes", size=100,
+                                                         min_count=2))
+    # BPE is byte-level whatever vocab.oov says: the setting does not split its cache.
+    assert tokenizer_key("fp", DATA, BPE) == tokenizer_key(
+        "fp", DATA, VocabConfig(name="bpe", oov="unk", size=300, min_count=1))
     # Where the corpus came from does not matter, only its content (the fingerprint).
     assert base == tokenizer_key("fp", DataConfig(**{**DATA.__dict__, "name": "text_files",
                                                      "path": "/x"}), WORD)
