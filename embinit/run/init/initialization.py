@@ -7,8 +7,11 @@ vector-initialized arm:
    from the same generator and in the same order as `scratch_matrix`. So with equal
    seeds and fallback_std == std, the rows that get no vector are exactly the rows the
    scratch arm of the same vocabulary starts with (a paired comparison).
-2. A vocabulary entry is covered if the vectors contain the exact token, or else (with
-   init.lowercase_fallback) its lowercase form.
+2. Each row has a lookup key (``vector_keys``; by default the token string itself). A row
+   whose key is None never takes a vector (e.g. the specials and the 256 byte rows of
+   vocab=word vocab.oov=bytes); see `embinit.run.data.tokenizer.vector_lookup_keys`. A row
+   is covered if the vectors contain its key, or else (with init.lowercase_fallback) the
+   lowercase key.
 3. A covered row is ``vector @ P * scale``: P maps the vector dimension to d_model
    (see `projection_matrix`), and ``scale`` makes the per-element standard deviation of
    all covered rows equal init.std, the scale of the scratch init (init.rescale=std).
@@ -17,6 +20,7 @@ vector-initialized arm:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -94,8 +98,9 @@ class InitResult:
 
     matrix: np.ndarray  # (V x d_model) float32
     from_vectors: np.ndarray  # (V,) bool: row came from a vector
-    coverage_types: float | None  # covered vocabulary entries / V (None for scratch)
-    coverage_tokens: float | None  # share of training tokens whose type is covered
+    # Coverage counts only the eligible rows, those with a lookup key (all V by default):
+    coverage_types: float | None  # covered rows / eligible rows (None for scratch)
+    coverage_tokens: float | None  # train tokens of covered rows / train tokens of eligible rows
     scale: float | None  # factor applied to covered rows (None for scratch)
     n_covered: int
     n_lowercase_hits: int  # covered only through the lowercase fallback
@@ -108,16 +113,24 @@ def vector_init(
     cfg: InitConfig,
     rng: np.random.Generator,
     token_counts: np.ndarray | None = None,
+    vector_keys: Sequence[str | None] | None = None,
 ) -> InitResult:
     """Token-embedding matrix from static vectors (see the module docstring for the rule).
 
     Draw order from `rng`: the full fallback matrix first, then the projection.
-    ``token_counts[i]`` is the training-token count of vocabulary entry i; with it,
-    coverage_tokens = counts of covered entries / all counts.
+    ``vector_keys[i]`` is the key row i looks up (None: the row takes no vector); by default
+    the token string ``vocab[i]``. ``token_counts[i]`` is the training-token count of
+    vocabulary entry i; with it, coverage_tokens = counts of covered rows / counts of rows
+    with a key. coverage_types = covered rows / rows with a key.
     """
     V = len(vocab)
     if token_counts is not None and np.shape(token_counts) != (V,):
         raise ValueError(f"token_counts has shape {np.shape(token_counts)}, expected ({V},)")
+    keys: Sequence[str | None] = vocab if vector_keys is None else vector_keys
+    if len(keys) != V:
+        raise ValueError(f"vector_keys has {len(keys)} entries, the vocabulary {V}")
+    eligible = np.array([k is not None for k in keys], dtype=bool)
+    n_eligible = int(eligible.sum())
     fallback_std = cfg.std if cfg.fallback_std is None else cfg.fallback_std
     matrix = scratch_matrix(V, d_model, fallback_std, rng)
     proj = projection_matrix(kv.vector_size, d_model, cfg.projection, rng)
@@ -126,7 +139,9 @@ def vector_init(
     rows: list[int] = []
     sources: list[int] = []
     n_lower = 0
-    for i, token in enumerate(vocab):
+    for i, token in enumerate(keys):
+        if token is None:
+            continue
         j = key_to_index.get(token)
         if j is None and cfg.lowercase_fallback:
             lower = token.lower()
@@ -138,10 +153,10 @@ def vector_init(
             sources.append(j)
 
     n_cov = len(rows)
-    coverage_types = n_cov / V if V else 0.0
+    coverage_types = n_cov / n_eligible if n_eligible else 0.0
     if coverage_types < cfg.min_coverage:
         raise DataError(
-            f"only {n_cov} of {V} vocabulary types ({coverage_types:.2%}) have a vector "
+            f"only {n_cov} of {n_eligible} vocabulary types ({coverage_types:.2%}) have a vector "
             f"(init.min_coverage={cfg.min_coverage}); the vectors do not match this "
             "tokenization: try init.lowercase_fallback=true, a vectors file built for this "
             "vocabulary (init.vectors_path=...), or a lower init.min_coverage"
@@ -160,7 +175,7 @@ def vector_init(
     coverage_tokens = None
     if token_counts is not None:
         counts = np.asarray(token_counts, dtype=np.float64)
-        total = float(counts.sum())
+        total = float(counts[eligible].sum())
         coverage_tokens = float(counts[from_vectors].sum()) / total if total else 0.0
     return InitResult(
         matrix=matrix,
@@ -180,8 +195,13 @@ def init_matrix(
     seed: int,
     kv: KeyedVectors | None = None,
     token_counts: np.ndarray | None = None,
+    vector_keys: Sequence[str | None] | None = None,
 ) -> InitResult:
-    """The initial token-embedding matrix of an arm, reproducible from `seed`."""
+    """The initial token-embedding matrix of an arm, reproducible from `seed`.
+
+    ``vector_keys``: the lookup key of each row, None for a row that takes no vector
+    (default: the token strings); see `vector_init`. Scratch ignores it.
+    """
     rng = np.random.default_rng(seed)
     if cfg.name == "scratch":
         V = len(vocab)
@@ -197,5 +217,5 @@ def init_matrix(
     if cfg.name in ("word2vec", "glove"):
         if kv is None:
             raise ValueError(f"init.name={cfg.name!r} needs the vectors (kv) to be passed in")
-        return vector_init(vocab, kv, d_model, cfg, rng, token_counts)
+        return vector_init(vocab, kv, d_model, cfg, rng, token_counts, vector_keys)
     raise ConfigError(f"init={cfg.name!r} is unknown; choose one of scratch | word2vec | glove")

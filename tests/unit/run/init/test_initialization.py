@@ -3,8 +3,9 @@ import pytest
 import torch
 from gensim.models import KeyedVectors
 
-from embinit.config import InitConfig
+from embinit.config import InitConfig, VocabConfig
 from embinit.errors import ConfigError, DataError
+from embinit.run.data.tokenizer import FIRST_WORD_ID, train_tokenizer, vector_lookup_keys
 from embinit.run.init.initialization import (
     init_matrix,
     projection_matrix,
@@ -164,3 +165,97 @@ def test_token_counts_shape_checked_and_vectors_required():
         vector_init(VOCAB, kv, 4, w2v_cfg(), np.random.default_rng(0), np.ones(3))
     with pytest.raises(ValueError, match="kv"):
         init_matrix(VOCAB, 4, w2v_cfg(), seed=0)
+
+
+# --- byte-level vocabularies: which rows may take a vector ------------------------------------
+
+WB_TEXTS = ["the cat sat on the mat. The cat ran to the dog."] * 2
+
+
+def word_bytes_tokenizer():
+    return train_tokenizer(WB_TEXTS, VocabConfig(name="word", oov="bytes", size=300, min_count=2))
+
+
+def test_word_bytes_keys_exclude_specials_and_bytes():
+    tok = word_bytes_tokenizer()
+    cfg = VocabConfig(name="word", oov="bytes", size=300, min_count=2)
+    internal = vector_lookup_keys(tok, cfg, external=False)
+    external = vector_lookup_keys(tok, cfg, external=True)
+    assert internal[:FIRST_WORD_ID] == [None] * FIRST_WORD_ID == external[:FIRST_WORD_ID]
+    words = [tok.id_to_token(i) for i in range(FIRST_WORD_ID, tok.get_vocab_size())]
+    assert internal[FIRST_WORD_ID:] == words  # Word2Vec trained here sees the token strings
+    ext = dict(zip(words, external[FIRST_WORD_ID:], strict=True))
+    assert ext["Ġthe"] == "the" and ext["ĠThe"] == "The" and ext["the"] == "the"
+    assert ext["Ġcat"] == "cat" and "." not in ext  # single bytes are byte rows
+
+
+def test_byte_level_external_keys_decode_and_skip_fragments():
+    tok = train_tokenizer(["naïve café 漢字  done\n"] * 3, VocabConfig(name="bpe", size=300))
+    keys = vector_lookup_keys(tok, VocabConfig(name="bpe", size=300), external=True)
+    assert keys[0] is None and keys[1] is None  # specials: no vector
+    by_token = {tok.id_to_token(i): k for i, k in enumerate(keys)}
+    assert by_token["a"] == "a" and by_token["Ã"] is None  # half of a UTF-8 character
+    assert by_token["Ġ"] is None and by_token["Ċ"] is None  # whitespace only
+    internal = vector_lookup_keys(tok, VocabConfig(name="bpe", size=300), external=False)
+    assert internal[2:] == [tok.id_to_token(i) for i in range(2, tok.get_vocab_size())]
+    # The closed vocabulary: tokens are text; <unk> is a real token, EOD never is.
+    closed = VocabConfig(name="word", oov="unk", size=100, min_count=1)
+    ctok = train_tokenizer(WB_TEXTS, closed)
+    for external in (False, True):
+        ckeys = vector_lookup_keys(ctok, closed, external=external)
+        assert ckeys[0] is None and ckeys[1] == "<unk>"
+        assert ckeys[2:] == [ctok.id_to_token(i) for i in range(2, ctok.get_vocab_size())]
+
+
+def test_word_bytes_init_byte_rows_stay_scratch_and_words_take_vectors():
+    tok = word_bytes_tokenizer()
+    cfg_v = VocabConfig(name="word", oov="bytes", size=300, min_count=2)
+    vocab = [tok.id_to_token(i) for i in range(tok.get_vocab_size())]
+    V, d = len(vocab), 6
+    # Word2Vec keys as trained here: word tokens, byte tokens and EOD all have vectors, but
+    # byte rows and specials must not take them.
+    kv = make_kv(["Ġthe", "Ġcat", "t", "Ġ", ".", "<|endoftext|>", "<unk>"], dim=d)
+    keys = vector_lookup_keys(tok, cfg_v, external=False)
+    counts = np.arange(V, dtype=np.int64) + 1
+    cfg = w2v_cfg()
+    res = init_matrix(vocab, d, cfg, seed=5, kv=kv, token_counts=counts, vector_keys=keys)
+    scratch = init_matrix(vocab, d, InitConfig(name="scratch", seed=0), seed=5)
+    np.testing.assert_array_equal(res.matrix[:FIRST_WORD_ID], scratch.matrix[:FIRST_WORD_ID])
+    assert not res.from_vectors[:FIRST_WORD_ID].any()
+    i_the, i_cat = tok.token_to_id("Ġthe"), tok.token_to_id("Ġcat")
+    covered = np.stack([kv["Ġthe"], kv["Ġcat"]]).astype(np.float64)
+    assert res.scale == pytest.approx(rescale_factor(covered, cfg.std), rel=1e-12)
+    np.testing.assert_allclose(res.matrix[i_the], kv["Ġthe"] * res.scale, rtol=1e-6)
+    np.testing.assert_allclose(res.matrix[i_cat], kv["Ġcat"] * res.scale, rtol=1e-6)
+    assert np.flatnonzero(res.from_vectors).tolist() == sorted([i_the, i_cat])
+    # Denominators: the word rows only (ids >= 258), types and their train tokens.
+    n_words = V - FIRST_WORD_ID
+    assert res.n_covered == 2 and res.coverage_types == 2 / n_words
+    assert res.coverage_tokens == pytest.approx(
+        (counts[i_the] + counts[i_cat]) / counts[FIRST_WORD_ID:].sum())
+    # Uncovered word rows keep the scratch draw too (a paired comparison).
+    rest = ~res.from_vectors
+    np.testing.assert_array_equal(res.matrix[rest], scratch.matrix[rest])
+
+
+def test_glove_style_lookup_maps_byte_level_words_to_text():
+    tok = word_bytes_tokenizer()
+    cfg_v = VocabConfig(name="word", oov="bytes", size=300, min_count=2)
+    vocab = [tok.id_to_token(i) for i in range(tok.get_vocab_size())]
+    kv = make_kv(["the", "cat", "dog", "a", "<unk>"], dim=4)  # lowercased, like GloVe
+    keys = vector_lookup_keys(tok, cfg_v, external=True)
+    res = init_matrix(vocab, 4, w2v_cfg(name="glove", rescale="none"), seed=0, kv=kv,
+                      vector_keys=keys)
+    for token, word in (("Ġthe", "the"), ("ĠThe", "the"), ("the", "the"), ("Ġcat", "cat")):
+        np.testing.assert_array_equal(res.matrix[tok.token_to_id(token)], kv[word])
+    assert res.n_lowercase_hits == 1  # "ĠThe" -> "The" -> "the"
+    assert not res.from_vectors[:FIRST_WORD_ID].any()  # "a" and "<unk>" stay random
+
+
+def test_vector_keys_length_checked_and_all_none_is_zero_coverage():
+    kv = make_kv(["the"], dim=4)
+    with pytest.raises(ValueError, match="vector_keys"):
+        vector_init(VOCAB, kv, 4, w2v_cfg(), np.random.default_rng(0), vector_keys=["the"])
+    res = vector_init(VOCAB, kv, 4, w2v_cfg(), np.random.default_rng(0), COUNTS,
+                      vector_keys=[None] * len(VOCAB))
+    assert res.n_covered == 0 and res.coverage_types == 0.0 and res.coverage_tokens == 0.0
