@@ -1,0 +1,246 @@
+"""study.compare and study.design on fabricated records whose answers are known.
+
+New-style records (fabricate.write_new_study) carry per-document losses, so comparisons
+use the documents x seeds bootstrap; old-style ones (fabricate.write_study) fall back to
+Student t over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embinit.record import StudySettings, write_study_settings
+from embinit.study import compare as C
+from embinit.study import design as D
+from embinit.study import load as L
+from embinit.study.stats import BOOTSTRAP_B, holm, paired_diff
+from tests.unit.study.fabricate import (
+    DOC_BYTES,
+    NEW_ARMS,
+    NGRAM_SHIFT,
+    SLIDING_GAIN,
+    write_new_study,
+)
+
+REF = "bpe+scratch"
+
+
+@pytest.fixture(scope="module")
+def new(tmp_path_factory: pytest.TempPathFactory) -> L.Study:
+    return L.load_study(write_new_study(tmp_path_factory.mktemp("new")))
+
+
+@pytest.fixture(scope="module")
+def heldout(new: L.Study) -> pd.DataFrame:
+    facts = C.arm_facts(new.runs, new.configs)
+    return C.heldout_comparisons(new.runs, new.docs, REF, facts=facts).set_index("arm")
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def test_load_docs_and_settings(new: L.Study) -> None:
+    n_docs = sum(len(v) for v in DOC_BYTES.values())
+    assert len(new.docs) == len(NEW_ARMS) * 3 * n_docs
+    assert list(new.docs.columns) == list(L.DOC_COLUMNS)
+    one = new.docs[(new.docs["arm"] == "word_unk+scratch") & (new.docs["seed"] == 1)]
+    assert list(one["doc_id"][:2]) == ["val-doc0", "val-doc1"] and (one["charge"] > 0).all()
+    assert (new.docs[new.docs["arm"] == REF]["charge"] == 0).all()
+    assert new.settings is not None and new.settings.equivalence_margin == 0.02
+    assert L.study_description(new) == "fabricated new-style study"
+
+
+def test_damaged_doc_lists_are_a_clear_error(tmp_path: Path) -> None:
+    study = write_new_study(tmp_path)
+    path = study / REF / "seed0" / "summary.json"
+    rec = json.loads(path.read_text())
+    rec["val"]["doc_bytes"] = rec["val"]["doc_bytes"][:-1]
+    path.write_text(json.dumps(rec))
+    with pytest.raises(L.AnalysisError, match="different lengths"):
+        L.load_docs(study)
+
+
+def test_reference_from_study_json_then_configs(tmp_path: Path, study: Path) -> None:
+    s = write_new_study(tmp_path, settings=False)
+    assert L.load_study(s).settings is None
+    assert L.reference_arm_for(L.load_study(s)) == REF  # no study.json: bpe+scratch
+    write_study_settings(s, StudySettings(name="design", reference_arm="word+word2vec"))
+    assert L.reference_arm_for(L.load_study(s)) == "word+word2vec"
+    assert L.reference_arm_for(L.load_study(s), REF) == REF  # asked for wins
+    assert L.reference_arm_for(L.load_study(study)) == REF  # old records: their configs
+
+
+# ------------------------------------------------------------------------------ comparisons
+
+
+def test_arm_facts(new: L.Study) -> None:
+    f = C.arm_facts(new.runs, new.configs).set_index("arm")
+    assert f["exact"].to_dict() == {
+        "bpe+scratch": True, "bpe+word2vec": True, "word+word2vec": True,
+        "word_unk+scratch": False,
+    }
+    assert f.loc["word+word2vec", "tokenizer"] == "word/bytes 16,384"
+    assert f.loc["word_unk+scratch", "tokenizer"] == "word/unk 16,384"
+    assert f["lowercase"].to_dict()["word_unk+scratch"] and not f.loc[REF, "lowercase"]
+    assert C.spellers(new.runs) == ["unigram", "ngram"]
+
+
+def test_constant_difference_is_decided_with_a_collapsed_interval(heldout: pd.DataFrame) -> None:
+    w = heldout.loc["word+word2vec"]
+    assert (w["method"], w["n_seeds"], w["n_docs"], w["figure"]) == ("bootstrap", 3, 9, "bpb")
+    assert (w["diff"], w["diff_lo"], w["diff_hi"]) == pytest.approx((-0.05, -0.05, -0.05), abs=1e-12)
+    assert w["p"] == 1 / BOOTSTRAP_B
+    assert w["outcome"] == C.LOWER and not w["equivalent"]
+
+
+def test_holm_over_every_arm_when_no_primary_is_declared(heldout: pd.DataFrame) -> None:
+    others = heldout.drop(REF)
+    assert others["primary"].all() and not heldout.loc[REF, "primary"]
+    assert others["p_holm"].to_numpy() == pytest.approx(holm(others["p"].to_numpy()))
+    assert heldout.loc["word+word2vec", "p_holm"] == pytest.approx(3 / BOOTSTRAP_B)
+    assert math.isnan(heldout.loc[REF, "p_holm"])
+
+
+def test_declared_primary_comparisons_are_the_holm_family(new: L.Study) -> None:
+    df = C.heldout_comparisons(new.runs, new.docs, REF, primary=["word+word2vec"]).set_index("arm")
+    assert df["primary"].to_dict() == {
+        REF: False, "bpe+word2vec": False, "word+word2vec": True, "word_unk+scratch": False,
+    }
+    assert df.loc["word+word2vec", "p_holm"] == df.loc["word+word2vec", "p"]  # a family of one
+    assert df.drop("word+word2vec")["p_holm"].isna().all()
+
+
+def test_small_alternating_difference_is_equivalent_not_tied(heldout: pd.DataFrame) -> None:
+    b = heldout.loc["bpe+word2vec"]
+    assert b["outcome"] == C.NOT_SIGNIFICANT and b["equivalent"]
+    assert b["diff_lo"] <= b["tost_lo"] and b["tost_hi"] <= b["diff_hi"]  # 90% inside 95%
+    assert -0.02 < b["tost_lo"] < b["tost_hi"] < 0.02
+    assert b["diff_lo"] < 0 < b["diff_hi"]
+
+
+def test_charged_arm_depends_on_the_speller(heldout: pd.DataFrame) -> None:
+    u = heldout.loc["word_unk+scratch"]
+    assert u["figure"] == "lossless bpb" and not u["exact"]
+    assert u["diff_unigram"] == pytest.approx(u["diff"], abs=1e-12)
+    assert u["diff_ngram"] == pytest.approx(u["diff"] + NGRAM_SHIFT, abs=1e-12)
+    assert u["diff_lo_ngram"] == pytest.approx(u["diff_lo"] + NGRAM_SHIFT, abs=1e-12)
+    assert u["diff"] > 0 > u["diff_ngram"]
+    assert u["outcome"] == C.SPELLER_DEPENDENT and not u["equivalent"]
+
+
+def test_split_scopes(new: L.Study) -> None:
+    for scope, n in (("val", 4), ("test", 5)):
+        df = C.heldout_comparisons(new.runs, new.docs, REF, scope).set_index("arm")
+        assert (df.drop(REF)["n_docs"] == n).all() and set(df["scope"]) == {scope}
+        assert df.loc["word+word2vec", "diff"] == pytest.approx(-0.05, abs=1e-12)
+    val = C.heldout_comparisons(new.runs, new.docs, REF, "val").set_index("arm")
+    # reference bpb on val, seed mean of byte-weighted document bpb: 1.5 + 0.1 j + 0.01 seed
+    b = np.array(DOC_BYTES["val"])
+    expected = float((1.5 + 0.1 * np.arange(4)) @ b / b.sum()) + 0.01
+    assert val.loc[REF, "bpb"] == pytest.approx(expected, abs=1e-12)
+    assert val.loc[REF, "bpb_lo"] < expected < val.loc[REF, "bpb_hi"]
+
+
+def test_old_records_fall_back_to_seed_t(study: Path) -> None:
+    runs = L.load_runs(study)
+    docs = L.load_docs(study)
+    assert docs.empty
+    df = C.heldout_comparisons(runs, docs, REF).set_index("arm")
+    w = df.loc["word+word2vec"]
+    assert (w["method"], w["n_docs"], w["n_seeds"]) == (C.SEED_T, 0, 3)
+    # lossless held-out per seed: (val + test) / 2 with equal bytes; word+word2vec's lossless
+    # is its adjusted figure + 0.1, the test split 0.05 above val in both arms.
+    arm = np.array([1.50, 1.52, 1.51]) + 0.025
+    ref = np.array([1.20, 1.21, 1.22]) + 0.025
+    res = paired_diff(arm, ref)
+    assert (w["diff"], w["diff_lo"], w["diff_hi"], w["p"]) == pytest.approx(
+        (res["mean_diff"], res["lo"], res["hi"], res["p_value"]), abs=1e-12
+    )
+    tost = paired_diff(arm, ref, 0.90)
+    assert (w["tost_lo"], w["tost_hi"]) == pytest.approx((tost["lo"], tost["hi"]), abs=1e-12)
+    assert w["outcome"] == C.HIGHER and w["figure"] == "lossless bpb"
+
+
+def test_runs_whose_documents_differ_fall_back_to_seed_t(new: L.Study) -> None:
+    docs = new.docs
+    drop = (docs["arm"] == "word+word2vec") & (docs["seed"] == 0) & (docs["doc_id"] == "val-doc0")
+    df = C.heldout_comparisons(new.runs, docs[~drop], REF).set_index("arm")
+    assert df.loc["word+word2vec", "method"] == C.SEED_T
+    assert df.loc["bpe+word2vec", "method"] == C.BOOTSTRAP
+
+
+def test_outcome_rules() -> None:
+    base = {"diff": -0.03, "diff_lo": -0.05, "diff_hi": -0.01, "tost_lo": -0.045,
+            "tost_hi": -0.015, "p": 0.01, "p_holm": 0.03, "primary": True}
+    assert C.outcome(base, 0.02) == (C.LOWER, False)
+    # The CI excludes zero, but the Holm-adjusted p does not reach alpha: not significant.
+    assert C.outcome({**base, "p_holm": 0.07}, 0.02) == (C.NOT_SIGNIFICANT, False)
+    # Outside the Holm family the raw p decides.
+    assert C.outcome({**base, "p_holm": math.nan, "primary": False}, 0.02)[0] == C.LOWER
+    up = {**base, "diff": 0.03, "diff_lo": 0.01, "diff_hi": 0.05}
+    assert C.outcome(up, 0.02)[0] == C.HIGHER
+    near = {**base, "diff": 0.001, "diff_lo": -0.004, "diff_hi": 0.006, "tost_lo": -0.003,
+            "tost_hi": 0.005, "p": 0.7, "p_holm": 1.0}
+    assert C.outcome(near, 0.02) == (C.NOT_SIGNIFICANT, True)
+    assert C.outcome(near, 0.004) == (C.NOT_SIGNIFICANT, False)  # 90% CI reaches the margin
+    # A speller under which the interval no longer excludes zero: not decided.
+    sp = {**base, "diff_ngram": -0.01, "diff_lo_ngram": -0.03, "diff_hi_ngram": 0.01,
+          "tost_lo_ngram": -0.025, "tost_hi_ngram": 0.005}
+    assert C.outcome(sp, 0.02, ["ngram"])[0] == C.SPELLER_DEPENDENT
+    flip = {**sp, "diff_ngram": 0.01, "diff_lo_ngram": -0.01, "diff_hi_ngram": 0.03}
+    assert C.outcome({**flip, "p": 0.5, "p_holm": 0.9}, 0.02, ["ngram"])[0] == C.SPELLER_DEPENDENT
+    assert C.outcome({"diff": math.nan}, 0.02) == (C.NO_COMPARISON, False)
+
+
+# ------------------------------------------------------------------------------ design
+
+
+def test_design_table(new: L.Study, study: Path) -> None:
+    facts = C.arm_facts(new.runs, new.configs)
+    d = D.design_table(new.runs, facts, L.arm_order(new.runs, REF)).set_index("arm")
+    assert list(d.columns) == D.DESIGN_COLUMNS[1:]
+    w = d.loc["word+word2vec"]
+    assert (w["budget"], w["context"], w["block_tokens"], w["bytes_per_window"]) == (
+        "bytes", "bytes", 100.0, 512.0)
+    assert (w["init_tokens"], w["init_epochs"], w["init_wall_s"]) == (500_000, 5.0, 3.0)
+    assert w["total_flops"] == pytest.approx(1.5e12 + 2e10)
+    assert d.loc[REF, "init_flops"] == 0 and d.loc[REF, "total_flops"] == pytest.approx(1e12)
+    # Older records: epochs from bytes seen / train bytes, the rest not recorded.
+    old = L.load_runs(study)
+    o = D.design_table(old, C.arm_facts(old), L.arm_order(old, REF)).set_index("arm")
+    assert o.loc[REF, "epochs"] == pytest.approx(50 * 8192 / 800_000)
+    assert o.loc[REF, "budget"] == "" and math.isnan(o.loc[REF, "train_flops"])
+
+
+def test_body_init_check(new: L.Study, study: Path) -> None:
+    answer, per_seed = D.body_init_check(new.runs)
+    assert answer == "yes" and list(per_seed["hashes"]) == [1, 1, 1]
+    runs = new.runs.copy()
+    runs.loc[(runs["arm"] == "word+word2vec") & (runs["seed"] == 1),
+             "params_body_init_sha256"] = "other"
+    answer, per_seed = D.body_init_check(runs)
+    assert answer == "no" and per_seed.set_index("seed").loc[1, "hashes"] == 2
+    runs.loc[runs["seed"] == 1, "params_body_init_sha256"] = None
+    runs.loc[(runs["arm"] == REF) & (runs["seed"] == 1), "params_body_init_sha256"] = "x"
+    assert D.body_init_check(runs)[0] == "partly recorded"
+    assert D.body_init_check(L.load_runs(study))[0] == "not recorded"
+
+
+def test_sliding_and_speller_tables(new: L.Study, study: Path) -> None:
+    order = L.arm_order(new.runs, REF)
+    s = D.sliding_table(new.runs, order)
+    assert len(s) == 2 * len(NEW_ARMS)
+    assert s["gain"].to_numpy() == pytest.approx(-SLIDING_GAIN, abs=1e-12)
+    assert set(s["stride"]) == {"64"}
+    assert D.sliding_table(L.load_runs(study), order).empty
+    sp = D.speller_table(new.runs, order, C.spellers(new.runs)).set_index(["arm", "speller"])
+    assert list(sp.index) == [("word_unk+scratch", "unigram"), ("word_unk+scratch", "ngram")]
+    u, n = sp.loc[("word_unk+scratch", "unigram")], sp.loc[("word_unk+scratch", "ngram")]
+    for scope in ("val", "test", "held-out"):
+        assert n[scope] == pytest.approx(u[scope] + NGRAM_SHIFT, abs=1e-12)
