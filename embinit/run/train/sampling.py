@@ -1,15 +1,32 @@
 """Which windows of the training stream each optimizer step reads.
 
-Window starts are drawn at *byte* positions of the training text, from (seed, step)
-alone, so every tokenizer reads the same passages at the same step, and a resumed or
+Two samplers, chosen by `train.sampling`; both are pure functions of (seed, step), so
+every tokenizer reads the same passages at the same point of training, and a resumed or
 multi-rank run reads exactly the windows of an uninterrupted single-process one.
+
+- `EpochSampler` (epochs): the non-overlapping windows tiling the stream, each read once
+  per epoch, in an order keyed by *byte* chunks of the text.
+- `ByteAlignedSampler` (random): window starts drawn uniformly over bytes, with replacement.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from embinit.errors import DataError
+
+CHUNK_BYTES = 256  # granularity of the epoch order: one random key per 256 bytes of text
+
+
+def _check_length(n: int, block: int) -> None:
+    if n < block + 1:
+        raise DataError(
+            f"the training split has {n} tokens, fewer than one block of {block} + 1; "
+            "use a larger corpus, smaller data.val_fraction/test_fraction, or a smaller "
+            "model.block_size"
+        )
 
 
 class ByteAlignedSampler:
@@ -24,12 +41,7 @@ class ByteAlignedSampler:
 
     def __init__(self, nbytes: np.ndarray, block: int, stride: int = 256) -> None:
         n = len(nbytes)
-        if n < block + 1:
-            raise DataError(
-                f"the training split has {n} tokens, fewer than one block of {block} + 1; "
-                "use a larger corpus, smaller data.val_fraction/test_fraction, or a smaller "
-                "model.block_size"
-            )
+        _check_length(n, block)
         self.nbytes = nbytes
         self.block = block
         self.stride = stride
@@ -49,16 +61,88 @@ class ByteAlignedSampler:
         return np.minimum(out, self.max_start)
 
 
+class EpochSampler:
+    """Epochs over the N = (n_tokens - 1) // block non-overlapping windows of the stream.
+
+    Window j starts at token j*block and has block inputs and block targets, so every
+    target position 1..N*block is read exactly once per epoch; the (n_tokens - 1) % block
+    tail tokens after the last full window (fewer than one block) are never targets.
+
+    Epoch e orders the windows by (key of the byte chunk holding the window's first
+    target byte, start). The keys are a permutation of the ceil(total_bytes / chunk_bytes)
+    chunks drawn from (seed, e): they depend on the text's length in bytes, not on the
+    tokenizer, so at the same point of an epoch every arm reads the same region of text.
+    Global window g (counted from step 0) is position g % N of epoch g // N, which makes
+    a batch a pure function of (seed, step). Memory: O(N) per cached epoch order plus
+    O(total_bytes / chunk_bytes) transiently for the keys.
+    """
+
+    def __init__(self, nbytes: np.ndarray, block: int, chunk_bytes: int = CHUNK_BYTES) -> None:
+        n = len(nbytes)
+        _check_length(n, block)
+        self.block = block
+        self.chunk_bytes = chunk_bytes
+        self.n_windows = (n - 1) // block
+        starts = np.arange(self.n_windows, dtype=np.int64) * block
+        # Per-window byte sums (O(N) memory, no full-stream cumsum), then the byte offset of
+        # each window's first target, token start+1: all bytes of tokens 0..start.
+        window_sums = np.add.reduceat(np.asarray(nbytes[: self.n_windows * block]), starts,
+                                      dtype=np.uint64)
+        before = np.concatenate([[0], np.cumsum(window_sums[:-1], dtype=np.uint64)])
+        self.first_target_byte = before + np.asarray(nbytes[starts], dtype=np.uint64)
+        self.total_bytes = int(np.asarray(nbytes).sum(dtype=np.uint64))
+        self.n_chunks = max(1, math.ceil(self.total_bytes / chunk_bytes))
+        # A window whose first target byte is the end of the text (zero-byte tail tokens)
+        # belongs to the last chunk.
+        self.window_chunk = np.minimum(self.first_target_byte // np.uint64(chunk_bytes),
+                                       self.n_chunks - 1).astype(np.int64)
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def chunk_keys(self, seed: int, epoch: int) -> np.ndarray:
+        """The random key of every byte chunk in this epoch (a permutation of the chunks)."""
+        return np.random.default_rng([seed, epoch]).permutation(self.n_chunks)
+
+    def epoch_order(self, seed: int, epoch: int) -> np.ndarray:
+        """Window indices of one epoch in reading order (two epochs are cached)."""
+        key = (seed, epoch)
+        order = self._cache.get(key)
+        if order is None:
+            keys = self.chunk_keys(seed, epoch)[self.window_chunk]
+            order = np.argsort(keys, kind="stable")  # stable: ties (one chunk) by start
+            # A step straddles at most two epochs: keep only the newest two orders.
+            for old in sorted(self._cache)[:-1]:
+                del self._cache[old]
+            self._cache[key] = order
+        return order
+
+    def window_starts(self, seed: int, first: int, count: int) -> np.ndarray:
+        """Start tokens of global windows first, first+1, ..., first+count-1."""
+        g = first + np.arange(count, dtype=np.int64)
+        epoch, pos = np.divmod(g, self.n_windows)
+        out = np.empty(count, dtype=np.int64)
+        for e in np.unique(epoch):
+            sel = epoch == e
+            out[sel] = self.epoch_order(seed, int(e))[pos[sel]] * self.block
+        return out
+
+
+Sampler = ByteAlignedSampler | EpochSampler
+
+
 def global_batch_starts(
-    sampler: ByteAlignedSampler, seed: int, step: int, grad_accum: int, world: int, batch: int
+    sampler: Sampler, seed: int, step: int, grad_accum: int, world: int, batch: int
 ) -> np.ndarray:
     """Starts of one optimizer step's global batch, shape (grad_accum, world, batch).
 
     Derived from (seed, step) alone, so resuming at step k or changing the number of
     ranks at a fixed global batch reads exactly the same windows.
     """
-    rng = np.random.default_rng([seed, step])
-    return sampler.starts(rng, grad_accum * world * batch).reshape(grad_accum, world, batch)
+    count = grad_accum * world * batch
+    if isinstance(sampler, EpochSampler):
+        flat = sampler.window_starts(seed, step * count, count)
+    else:
+        flat = sampler.starts(np.random.default_rng([seed, step]), count)
+    return flat.reshape(grad_accum, world, batch)
 
 
 def gather_windows(ids: np.ndarray, starts: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
