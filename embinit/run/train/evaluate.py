@@ -1,28 +1,61 @@
-"""Exact evaluation: summed per-token NLL and the bytes those tokens cover."""
+"""Exact evaluation: summed per-token NLL and the bytes those tokens cover.
+
+Windows are (start, length) or (start, length, skip): inputs ids[start : start+length],
+targets at stream positions start+1 .. start+length, of which the first `skip` only give
+context and are not scored. Targets are positions 1..n-1 (the stream starts with an
+end-of-document token, so every real token is a target).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed
 
 from embinit.metrics import bits_per_byte
 from embinit.run.train.distributed import Dist
 from embinit.run.train.sampling import gather_windows, window_target_bytes, window_target_sum
 
+Autocast = Callable[[], contextlib.AbstractContextManager[Any]]
+
 
 def eval_windows(n_tokens: int, block: int) -> list[tuple[int, int]]:
     """Non-overlapping (start, length) windows in which every target is predicted once.
 
-    Targets are positions 1..n_tokens-1 (the stream starts with an end-of-document
-    token, so every real token is a target); the last window may be shorter.
+    The last window may be shorter.
     """
     n_targets = n_tokens - 1
     return [(s, min(block, n_targets - s)) for s in range(0, n_targets, block)]
+
+
+def sliding_windows(n_tokens: int, block: int, stride: int) -> list[tuple[int, int, int]]:
+    """(start, length, skip) windows scoring every target exactly once with long context.
+
+    The first window scores all of its targets; each later one starts `stride` tokens
+    after the previous and scores only the targets the previous did not reach (its last
+    `stride`, fewer at the end of the stream), so every target but the first `block` has
+    at least block - stride tokens of context. stride = block gives `eval_windows`.
+    """
+    if not 1 <= stride <= block:
+        raise ValueError(f"the eval stride (train.eval_stride) must be in [1, block={block}], "
+                         f"got {stride}")
+    n_targets = n_tokens - 1
+    if n_targets <= 0:
+        return []
+    start, length = 0, min(block, n_targets)
+    out = [(0, length, 0)]
+    end = length  # targets scored so far: positions 1..end
+    while end < n_targets:
+        start += stride
+        length = min(block, n_targets - start)
+        out.append((start, length, end - start))
+        end = start + length
+    return out
 
 
 @dataclass(frozen=True)
@@ -45,32 +78,23 @@ class EvalResult:
         return bits_per_byte(self.nats + self.extra_nats, self.bytes)
 
 
-@torch.no_grad()
-def evaluate(
+def _scored_batches(
     model: torch.nn.Module,
     ids: np.ndarray,
-    nbytes: np.ndarray,
-    windows: list[tuple[int, int]],
+    windows: Sequence[tuple[int, ...]],
     device: torch.device,
     batch_size: int,
-    autocast: Callable[[], contextlib.AbstractContextManager[Any]],
-    dist: Dist | None = None,
-    extra: np.ndarray | None = None,
-) -> EvalResult:
-    """Sum per-token NLL (nats) over `windows`; ranks split the windows and all-reduce.
+    autocast: Autocast,
+) -> Iterator[tuple[np.ndarray, int, int, torch.Tensor]]:
+    """(starts, length, skip, NLL of the scored targets (B, length - skip)) per batch.
 
-    `extra` (word-level token caches) holds each target's lossless charge, summed alongside.
+    Windows of equal (length, skip) are batched together; only the first and last differ.
+    The caller sets eval mode and no_grad.
     """
-    d = dist or Dist()
-    mine = windows[d.rank :: d.world_size]
-    was_training = model.training
-    model.eval()
-    nats, targets, nbytes_total, extra_total = 0.0, 0, 0, 0.0
-    # Windows of equal length are batched together; only the tail window differs.
-    by_len: dict[int, list[int]] = {}
-    for s, length in mine:
-        by_len.setdefault(length, []).append(s)
-    for length, starts in by_len.items():
+    groups: dict[tuple[int, int], list[int]] = {}
+    for w in windows:
+        groups.setdefault((w[1], w[2] if len(w) > 2 else 0), []).append(w[0])
+    for (length, skip), starts in groups.items():
         for i in range(0, len(starts), batch_size):
             st = np.asarray(starts[i : i + batch_size], dtype=np.int64)
             x, y = gather_windows(ids, st, length)
@@ -78,16 +102,142 @@ def evaluate(
             yt = torch.from_numpy(y).to(device, non_blocking=True)
             with autocast():
                 nll = model.token_nll(xt, yt)
+            yield st, length, skip, nll[:, skip:]
+
+
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def evaluate(
+    model: torch.nn.Module,
+    ids: np.ndarray,
+    nbytes: np.ndarray,
+    windows: Sequence[tuple[int, int]] | Sequence[tuple[int, int, int]],
+    device: torch.device,
+    batch_size: int,
+    autocast: Autocast,
+    dist: Dist | None = None,
+    extra: np.ndarray | None = None,
+) -> EvalResult:
+    """Sum per-token NLL (nats) over the scored targets of `windows`; ranks split the
+    windows and all-reduce.
+
+    Takes `eval_windows` (every target once, short context at each window's start) or
+    `sliding_windows` (every target once, long context). `extra` (word-level token
+    caches) holds each target's lossless charge, summed alongside.
+    """
+    d = dist or Dist()
+    nats, targets, nbytes_total, extra_total = 0.0, 0, 0, 0.0
+    with _eval_mode(model):
+        for st, length, skip, nll in _scored_batches(
+            model, ids, windows[d.rank :: d.world_size], device, batch_size, autocast
+        ):
             nats += float(nll.double().sum())
-            targets += y.size
-            nbytes_total += window_target_bytes(nbytes, st, length)
+            targets += nll.numel()
+            # The scored targets of a window at `st` are those of a window at st + skip.
+            nbytes_total += window_target_bytes(nbytes, st + skip, length - skip)
             if extra is not None:
-                extra_total += window_target_sum(extra, st, length)
-    model.train(was_training)
+                extra_total += window_target_sum(extra, st + skip, length - skip)
     nats, targets_f, bytes_f, extra_total = d.all_reduce_sum(
         [nats, float(targets), float(nbytes_total), extra_total])
     return EvalResult(nats=nats, targets=int(targets_f), bytes=int(bytes_f),
                       extra_nats=extra_total)
+
+
+def sliding_evaluate(
+    model: torch.nn.Module,
+    ids: np.ndarray,
+    nbytes: np.ndarray,
+    block: int,
+    stride: int | None,
+    device: torch.device,
+    batch_size: int,
+    autocast: Autocast,
+    dist: Dist | None = None,
+    extra: np.ndarray | None = None,
+) -> EvalResult:
+    """`evaluate` over `sliding_windows(len(ids), block, stride)`: every target once.
+
+    stride None is block // 2 (at least 1), train.eval_stride's default.
+    """
+    windows = sliding_windows(len(ids), block, default_stride(block) if stride is None else stride)
+    return evaluate(model, ids, nbytes, windows, device, batch_size, autocast, dist, extra)
+
+
+def default_stride(block: int) -> int:
+    """train.eval_stride=null: half a block, so every target but the first block's sees at
+    least block // 2 tokens of context."""
+    return max(1, block // 2)
+
+
+def target_nll(
+    model: torch.nn.Module,
+    ids: np.ndarray,
+    windows: Sequence[tuple[int, int]] | Sequence[tuple[int, int, int]],
+    device: torch.device,
+    batch_size: int,
+    autocast: Autocast,
+    dist: Dist | None = None,
+) -> np.ndarray:
+    """NLL (nats, float64) of every target position 1..n-1, in stream order (length n-1).
+
+    `windows` must score every target once (`eval_windows` or `sliding_windows`). Ranks
+    split the windows; every rank returns the full array.
+    """
+    d = dist or Dist()
+    out = np.zeros(len(ids) - 1, dtype=np.float64)
+    with _eval_mode(model):
+        for st, length, skip, nll in _scored_batches(
+            model, ids, windows[d.rank :: d.world_size], device, batch_size, autocast
+        ):
+            # Target position p is entry p - 1; a window at s scores positions s+1+skip...
+            idx = st[:, None] + skip + np.arange(length - skip)[None, :]
+            out[idx] = nll.double().cpu().numpy()
+    if d.enabled:
+        # Each position is written by exactly one rank and is zero elsewhere: a sum gathers.
+        t = torch.from_numpy(out)
+        if torch.distributed.get_backend() == "nccl":
+            t = t.cuda()
+        torch.distributed.all_reduce(t)
+        out = t.cpu().numpy()
+    return out
+
+
+def result_from_targets(nll: np.ndarray, nbytes: np.ndarray,
+                        extra: np.ndarray | None = None) -> EvalResult:
+    """The EvalResult of a whole split from its `target_nll` array (saves a second pass)."""
+    n_bytes = int(np.asarray(nbytes[1:]).sum(dtype=np.uint64))
+    charges = 0.0 if extra is None else float(np.asarray(extra[1:], dtype=np.float64).sum())
+    return EvalResult(nats=float(nll.sum()), targets=len(nll), bytes=n_bytes, extra_nats=charges)
+
+
+def per_document(values: np.ndarray, ids: np.ndarray, eod_id: int) -> np.ndarray:
+    """Sum a per-target array (positions 1..n-1, length n-1) into one value per document.
+
+    The stream is [EOD] doc1 [EOD] doc2 ... [EOD]: document k's targets run from the
+    token after its opening EOD up to and including its closing EOD (the EOD is the
+    prediction that the document ends). Floats sum in float64, integers in int64; e.g.
+    `per_document(nbytes[1:], ids, eod)` gives each document's bytes.
+    """
+    ids = np.asarray(ids)
+    values = np.asarray(values)
+    if len(values) != len(ids) - 1:
+        raise ValueError(f"values has {len(values)} entries; a stream of {len(ids)} tokens has "
+                         f"{len(ids) - 1} targets")
+    if len(ids) < 2 or ids[0] != eod_id or ids[-1] != eod_id:
+        raise ValueError("the stream must start and end with the end-of-document token")
+    # Opening EODs at stream positions p are where each document's targets begin: entry p.
+    opening = np.flatnonzero(ids[:-1] == eod_id)
+    dtype = np.float64 if np.issubdtype(values.dtype, np.floating) else np.int64
+    return np.add.reduceat(values, opening, dtype=dtype)
 
 
 def spaced_subset(windows: list[tuple[int, int]], k: int) -> list[tuple[int, int]]:
