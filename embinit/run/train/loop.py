@@ -1,9 +1,10 @@
 """The shared trainer: every arm runs this same loop with the same data order and budget.
 
 Only two things differ between arms: the token arrays (from the arm's tokenizer) and
-the initial embedding matrix. The schedule, optimizer, batch geometry and evaluation
-are identical, and batches are drawn at the same *byte* positions of the training
-text for every tokenizer, so at step k all arms are reading the same passages.
+the initial embedding matrix (and, under train.context=bytes, the context length in
+tokens). The schedule, optimizer, batch geometry and evaluation are identical, and the
+data order is keyed by *byte* positions of the training text for every tokenizer, so at
+the same point of training all arms are reading the same passages.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,8 @@ from embinit.run.train.distributed import Dist
 from embinit.run.train.evaluate import EvalResult, eval_windows, evaluate, spaced_subset
 from embinit.run.train.sampling import (
     ByteAlignedSampler,
+    EpochSampler,
+    Sampler,
     gather_windows,
     global_batch_starts,
     window_target_bytes,
@@ -49,37 +53,66 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, lr: float, min_lr_rati
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
 
 
-def plan_steps(cfg: TrainConfig, tokens_per_step: int, train_bytes_per_token: float) -> int:
-    """Optimizer steps for the budget: given directly, or enough steps to read max_bytes.
+def _written(x: float) -> Fraction:
+    # The decimal the user wrote (0.1, 1e15), not its binary float: ceil(0.1 * 30) is 3.
+    return Fraction(repr(float(x)))
 
-    A byte budget is how arms with different tokenizers are compared at equal data:
-    each arm's step count follows from its own bytes per token on the train split.
+
+def plan_steps(
+    cfg: TrainConfig,
+    tokens_per_step: int,
+    train_bytes_per_token: float | Fraction,
+    *,
+    train_bytes: int | None = None,
+    n_windows: int | None = None,
+    windows_per_step: int | None = None,
+    flops_per_token: float | None = None,
+) -> int:
+    """Optimizer steps for the budget named by `cfg.budget` (the other max_* are ignored).
+
+    steps:  max_steps.
+    bytes:  ceil(max_bytes / (tokens_per_step x train bytes per token)): arms with different
+            tokenizers read the same amount of text, each at its own bytes per token.
+    epochs: sampling=epochs: ceil(max_epochs x n_windows / windows_per_step);
+            sampling=random: the bytes budget with max_bytes = max_epochs x train_bytes.
+    flops:  ceil(max_flops / (flops_per_token x tokens_per_step)).
+
+    Arithmetic is exact (pass bytes per token as a Fraction to keep it so), so a budget
+    of a whole number of steps never rounds up to one more.
     """
-    if cfg.max_steps is not None:
-        return int(cfg.max_steps)
-    assert cfg.max_bytes is not None
-    bytes_per_step = tokens_per_step * train_bytes_per_token
-    return max(1, math.ceil(cfg.max_bytes / bytes_per_step))
+
+    def need(value: Any, what: str) -> Any:
+        if value is None:
+            raise ConfigError(f"train.budget={cfg.budget} needs {what}")
+        return value
+
+    def steps_for_bytes(n_bytes: Fraction) -> int:
+        return max(1, math.ceil(n_bytes / (tokens_per_step * Fraction(train_bytes_per_token))))
+
+    if cfg.budget == "steps":
+        return int(need(cfg.max_steps, "train.max_steps"))
+    if cfg.budget == "bytes":
+        return steps_for_bytes(Fraction(int(need(cfg.max_bytes, "train.max_bytes"))))
+    if cfg.budget == "epochs":
+        epochs = _written(need(cfg.max_epochs, "train.max_epochs"))
+        if cfg.sampling == "epochs":
+            windows = epochs * need(n_windows, "the number of training windows")
+            return max(1, math.ceil(windows / need(windows_per_step, "windows per step")))
+        return steps_for_bytes(epochs * need(train_bytes, "the training split's bytes"))
+    if cfg.budget == "flops":
+        flops = _written(need(cfg.max_flops, "train.max_flops"))
+        per_token = Fraction(need(flops_per_token, "flops_per_token (FLOPs per trained token)"))
+        return max(1, math.ceil(flops / (per_token * tokens_per_step)))
+    raise ConfigError(f"train.budget={cfg.budget!r} is unknown; choose bytes | epochs | steps "
+                      "| flops")
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+def make_sampler(cfg: TrainConfig, train_nbytes: np.ndarray, block: int) -> Sampler:
+    if cfg.sampling == "epochs":
+        return EpochSampler(train_nbytes, block)
+    if cfg.sampling == "random":
+        return ByteAlignedSampler(train_nbytes, block)
+    raise ConfigError(f"train.sampling={cfg.sampling!r} is unknown; choose epochs | random")
 
 
 # ---------------------------------------------------------------- device
@@ -141,27 +174,47 @@ class Trainer:
         dist: Dist | None = None,
         device: torch.device | None = None,
         val_extra: np.ndarray | None = None,
+        block: int | None = None,
+        flops_per_token: float | None = None,
     ) -> None:
+        """`block`: training and periodic-eval context in tokens (default and maximum:
+        the model's block_size). `flops_per_token`: training FLOPs per token at that
+        context (`embinit.params.flops_per_token`), needed for train.budget=flops.
+        """
         self.cfg = cfg
         self.dist = dist or Dist()
         self.device = device or resolve_device(cfg)
         self.seed = seed
         self.raw_model = model.to(self.device)
-        self.block = model.cfg.block_size
+        max_block = model.cfg.block_size
+        self.block = max_block if block is None else int(block)
+        if not 1 <= self.block <= max_block:
+            raise ConfigError(
+                f"the training context of {self.block} tokens must be in [1, model.block_size="
+                f"{max_block}] (the position table's size); raise model.block_size or lower "
+                "train.context_bytes"
+            )
         self.train_ids, self.train_nbytes = train_ids, train_nbytes
         self.val_ids, self.val_nbytes, self.val_extra = val_ids, val_nbytes, val_extra
-        self.sampler = ByteAlignedSampler(train_nbytes, self.block)
-        self.tokens_per_step = cfg.batch_size * cfg.grad_accum * self.dist.world_size * self.block
+        self.sampler = make_sampler(cfg, train_nbytes, self.block)
+        self.windows_per_step = cfg.batch_size * cfg.grad_accum * self.dist.world_size
+        self.tokens_per_step = self.windows_per_step * self.block
         n_train = len(train_ids) - 1  # every token after the first is a target
         if self.tokens_per_step > n_train:
             raise DataError(
                 f"one optimizer step reads {self.tokens_per_step} tokens (train.batch_size="
                 f"{cfg.batch_size} x train.grad_accum={cfg.grad_accum} x {self.dist.world_size} "
-                f"rank(s) x model.block_size={self.block}), more than the {n_train} tokens of the "
+                f"rank(s) x {self.block}-token context), more than the {n_train} tokens of the "
                 "training split; lower train.batch_size or model.block_size, or use a larger corpus"
             )
-        bytes_per_token = self.sampler.total_bytes / max(len(train_ids) - 1, 1)
-        self.total_steps = plan_steps(cfg, self.tokens_per_step, bytes_per_token)
+        self.train_bytes = self.sampler.total_bytes
+        # Non-overlapping training windows (one epoch under sampling=epochs).
+        self.n_windows = n_train // self.block
+        self.total_steps = plan_steps(
+            cfg, self.tokens_per_step, Fraction(self.train_bytes, max(n_train, 1)),
+            train_bytes=self.train_bytes, n_windows=self.n_windows,
+            windows_per_step=self.windows_per_step, flops_per_token=flops_per_token,
+        )
         self.autocast = autocast_factory(cfg, self.device)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -178,6 +231,17 @@ class Trainer:
         self.model = model_to_run
         self.val_subset = spaced_subset(eval_windows(len(val_ids), self.block), cfg.eval_windows)
         self.state = TrainState()
+
+    @property
+    def epochs_per_step(self) -> float:
+        """Passes over the training split per optimizer step (in expectation when random).
+
+        Exact epochs seen are state.bytes_seen / train_bytes: bytes_seen sums the target
+        bytes of the windows actually read.
+        """
+        if isinstance(self.sampler, EpochSampler):
+            return self.windows_per_step / self.n_windows
+        return self.tokens_per_step / (len(self.train_ids) - 1)
 
     # -- checkpoint state (same code path for fresh start and resume)
 

@@ -32,10 +32,11 @@ def test_lr_schedule_warmup_then_cosine() -> None:
 
 
 def test_plan_steps_from_bytes_budget() -> None:
-    cfg = TrainConfig(max_steps=None, max_bytes=10_000)
+    # train.budget names the budget (it used to be "max_steps if set, else max_bytes").
+    cfg = TrainConfig(budget="bytes", max_steps=None, max_bytes=10_000)
     # 256 tokens per step at 4 bytes per token = 1024 bytes per step -> ceil(10000/1024) = 10
     assert plan_steps(cfg, 256, 4.0) == 10
-    assert plan_steps(TrainConfig(max_steps=7, max_bytes=None), 256, 4.0) == 7
+    assert plan_steps(TrainConfig(budget="steps", max_steps=7, max_bytes=None), 256, 4.0) == 7
 
 
 def test_sampler_maps_byte_positions_to_covering_token() -> None:
@@ -122,19 +123,20 @@ def test_evaluate_sums_exact_nats_and_bytes() -> None:
     assert res.bpb == pytest.approx(22 * 4 / 44)  # 4 bits per token, 2 bytes per token
 
 
-def _tiny_trainer(seed: int) -> Trainer:
+def _tiny_trainer(seed: int, sampling: str = "epochs") -> Trainer:
     torch.manual_seed(seed)
     # Dropout on: resuming must restore the RNG too, not only weights and optimizer.
     model = GPT(ModelConfig(n_layer=1, n_head=2, d_model=16, block_size=8, dropout=0.1), 50)
     ids = np.random.default_rng(0).integers(0, 50, size=2000).astype(np.uint16)
     nbytes = np.ones(2000, dtype=np.uint32)
-    cfg = TrainConfig(device="cpu", dtype="float32", batch_size=2, max_steps=6, max_bytes=None,
-                      warmup_steps=1, log_interval=2, eval_interval=100, eval_windows=1,
-                      ckpt_interval=3)
+    cfg = TrainConfig(device="cpu", dtype="float32", batch_size=2, budget="steps", max_steps=6,
+                      max_bytes=None, sampling=sampling, warmup_steps=1, log_interval=2,
+                      eval_interval=100, eval_windows=1, ckpt_interval=3)
     return Trainer(cfg, model, ids, nbytes, ids[:100], nbytes[:100], seed=0)
 
 
-def test_checkpoint_round_trip_continues_bit_identically() -> None:
+@pytest.mark.parametrize("sampling", ["epochs", "random"])
+def test_checkpoint_round_trip_continues_bit_identically(sampling: str) -> None:
     straight_rows: list[dict] = []
     saved: list[bytes] = []
 
@@ -143,11 +145,11 @@ def test_checkpoint_round_trip_continues_bit_identically() -> None:
         torch.save(payload, buf)  # serialised at once, as the pipeline does
         saved.append(buf.getvalue())
 
-    straight = _tiny_trainer(seed=0)
+    straight = _tiny_trainer(seed=0, sampling=sampling)
     straight.fit(straight_rows.append, save)
 
     # A fresh process would build the model from another state; the checkpoint decides.
-    resumed = _tiny_trainer(seed=1)
+    resumed = _tiny_trainer(seed=1, sampling=sampling)
     resumed.load_state_dict(torch.load(io.BytesIO(saved[0]), weights_only=True))
     assert resumed.state.step == 3 and len(resumed.state.window_losses) == 1
     resumed_rows: list[dict] = []
@@ -165,7 +167,7 @@ def test_checkpoint_round_trip_continues_bit_identically() -> None:
 def test_step_larger_than_the_training_split_is_refused() -> None:
     model = GPT(ModelConfig(n_layer=1, n_head=2, d_model=16, block_size=8), 50)
     ids = np.zeros(40, dtype=np.uint16)
-    cfg = TrainConfig(device="cpu", batch_size=8, max_steps=1, max_bytes=None)
+    cfg = TrainConfig(device="cpu", batch_size=8, budget="steps", max_steps=1, max_bytes=None)
     with pytest.raises(DataError, match="train.batch_size=8"):
         Trainer(cfg, model, ids, np.ones(40, dtype=np.uint32), ids, np.ones(40, dtype=np.uint32),
                 seed=0)
