@@ -111,7 +111,7 @@ def _from_dict(cls: type, data: dict[str, Any] | None) -> Any:
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: _drop_none(v) if isinstance(v, dict) else v for k, v in d.items() if v is not None}
+    return {k: v for k, v in d.items() if v is not None}
 
 
 @dataclass
@@ -195,10 +195,13 @@ class RunSummary:
     context: dict[str, Any] | None = None  # block in tokens and the bytes it spans
 
     def to_dict(self) -> dict[str, Any]:
-        # Optional fields a run did not measure stay out rather than appear as null.
-        d = _drop_none(asdict(self))
-        d["diverged_at_step"] = self.diverged_at_step
-        return d
+        # Typed fields a run did not measure stay out rather than appear as null; the open
+        # sections (params, oov, data) keep their nulls, as records always had them.
+        d = asdict(self)
+        for key in ("val", "test", "train", "init_compute"):
+            if isinstance(d[key], dict):
+                d[key] = _drop_none(d[key])
+        return {k: v for k, v in d.items() if v is not None or k == "diverged_at_step"}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSummary:

@@ -1,7 +1,8 @@
 """One run, start to finish: the data flow of an arm, stage by stage.
 
-corpus -> split -> tokenizer -> token cache -> init strategy -> model -> trainer
--> run record. Each stage lives in its own module; this file only wires them.
+corpus -> split -> tokenizer -> token cache -> init (+ its cost) -> model -> trainer
+-> final evaluation (per document, non-overlapping and sliding) -> run record. Each stage
+lives in its own module; this file wires them and assembles the typed summary.
 """
 
 from __future__ import annotations
@@ -12,31 +13,60 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 
 from embinit.config import to_container, validate
 from embinit.errors import ConfigError
-from embinit.metrics import lossless_bpb, oov_adjusted_bpb
-from embinit.params import param_breakdown
-from embinit.record import RunRecord, RunSummary, config_diff
+from embinit.metrics import LN2, lossless_bpb, oov_adjusted_bpb
+from embinit.params import flops_per_token, param_breakdown
+from embinit.record import (
+    COMPLETED,
+    DIVERGED,
+    InitCompute,
+    RunRecord,
+    RunSummary,
+    SplitResult,
+    StudySettings,
+    TrainResult,
+    arm_label,
+    config_diff,
+    run_dir,
+    write_study_settings,
+)
 from embinit.run.data.accounting import oov_rates
-from embinit.run.data.cache import TokenCache, build_or_load_token_cache
+from embinit.run.data.cache import TokenCache, TokenSplit, build_or_load_token_cache
 from embinit.run.data.corpus import Corpus, open_corpus
 from embinit.run.data.tokenizer import build_or_load_tokenizer
+from embinit.run.init.compute import init_compute
 from embinit.run.init.initialization import InitResult, init_matrix
 from embinit.run.model import GPT
 from embinit.run.tracking import make_tracker
 from embinit.run.train import distributed
 from embinit.run.train.checkpoint import load_checkpoint_file, save_checkpoint_file
-from embinit.run.train.evaluate import EvalResult, eval_windows, evaluate
+from embinit.run.train.evaluate import (
+    EvalResult,
+    default_stride,
+    eval_windows,
+    evaluate,
+    per_document,
+    result_from_targets,
+    sliding_windows,
+    target_nll,
+)
 from embinit.run.train.loop import Diverged, Trainer, resolve_device
 
 log = logging.getLogger("embinit.pipeline")
 
 
 def arm_name(cfg: DictConfig) -> str:
-    return f"{cfg.vocab.name}+{cfg.init.name}"
+    return arm_label(cfg.vocab.name, cfg.init.name, cfg.vocab.oov)
+
+
+def is_exact(cfg: DictConfig) -> bool:
+    """Whether the model itself predicts every byte (bpb needs no external charge)."""
+    return cfg.vocab.name == "bpe" or cfg.vocab.oov == "bytes"
 
 
 def resolve_paths(cfg: DictConfig) -> None:
@@ -54,37 +84,84 @@ def prepare_data(cfg: DictConfig) -> tuple[Corpus, Any, TokenCache]:
     return corpus, tokenizer, cache
 
 
-def make_init(cfg: DictConfig, tokenizer: Any, cache: TokenCache) -> InitResult:
-    """The arm's initial token-embedding matrix."""
+def make_init(cfg: DictConfig, tokenizer: Any, cache: TokenCache) -> tuple[InitResult, InitCompute]:
+    """The arm's initial token-embedding matrix, and what making it cost."""
     vocab = [tokenizer.id_to_token(i) for i in range(cache.vocab_size)]
-    kv = None
+    kv, vec_path, trained_here = None, None, False
+    dim = cfg.init.dim or cfg.model.d_model
     if cfg.init.name != "scratch":
         from embinit.run.init.vectors import TokenSentences, build_or_load_vectors
 
-        dim = cfg.init.dim or cfg.model.d_model
         train_ids = cache.splits["train"].ids
 
         def sentences() -> TokenSentences:
             return TokenSentences(train_ids, vocab, cache.eod_id)
 
-        kv, _, _ = build_or_load_vectors(cfg.init, dim, sentences, cache.key, Path(cfg.paths.cache))
-    return init_matrix(vocab, cfg.model.d_model, cfg.init, cfg.seed, kv=kv,
+        kv, vec_path, _ = build_or_load_vectors(cfg.init, dim, sentences, cache.key,
+                                                Path(cfg.paths.cache))
+        trained_here = cfg.init.name == "word2vec" and not cfg.init.vectors_path
+    init = init_matrix(vocab, cfg.model.d_model, cfg.init, cfg.seed, kv=kv,
                        token_counts=cache.train_token_counts())
+    train_stats = cache.splits["train"].stats
+    compute = init_compute(cfg.init, dim, train_stats.n_text_tokens, vec_path, trained_here)
+    return init, compute
 
 
-def _split_result(ev: EvalResult, stats: Any) -> dict[str, Any]:
-    return {
-        "loss": ev.loss,
-        "bpb": ev.bpb,
-        "bpb_oov_adjusted": oov_adjusted_bpb(ev.nats, stats.unk_spelling_nats, ev.bytes),
-        "bpb_lossless": lossless_bpb(ev.nats, stats.unk_spelling_nats, stats.layout_nats,
-                                     ev.bytes),
-        "tokens": ev.targets,
-        "bytes": ev.bytes,
-        "nats": ev.nats,
-        "unk_spelling_nats": stats.unk_spelling_nats,
-        "layout_nats": stats.layout_nats,
-    }
+def context_tokens(cfg: DictConfig, train_tokens_per_byte: float) -> int:
+    """The training and evaluation window in tokens for this arm.
+
+    train.context=tokens: model.block_size for every arm. train.context=bytes: the window
+    spans train.context_bytes of text on average, so arms with different tokenizers see the
+    same amount of text per prediction; model.block_size stays the size of every arm's
+    position table, so the body (positions included) is identical across arms.
+    """
+    if cfg.train.context == "tokens":
+        return int(cfg.model.block_size)
+    block = max(2, round(cfg.train.context_bytes * train_tokens_per_byte))
+    if block > cfg.model.block_size:
+        raise ConfigError(
+            f"train.context_bytes={cfg.train.context_bytes} is {block} tokens for this "
+            f"tokenizer ({train_tokens_per_byte:.3f} tokens per byte), more than "
+            f"model.block_size={cfg.model.block_size} positions; raise model.block_size or "
+            "lower train.context_bytes"
+        )
+    return block
+
+
+def _bpb(nats: float, n_bytes: int) -> float:
+    return nats / (LN2 * n_bytes)
+
+
+def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target: np.ndarray,
+                  sliding: EvalResult, stride: int, eod_id: int) -> SplitResult:
+    stats = split.stats
+    spellers = {"unigram": stats.unk_spelling_nats,
+                "ngram": getattr(stats, "unk_spelling_nats_ngram", None)}
+    doc_nats = per_document(per_target, split.ids, eod_id)
+    charges = (per_document(np.asarray(split.extra[1:], dtype=np.float64), split.ids, eod_id)
+               if split.extra is not None else np.zeros_like(doc_nats))
+    doc_bytes = per_document(np.asarray(split.nbytes[1:], dtype=np.int64), split.ids, eod_id)
+    closed = not is_exact(cfg)
+    return SplitResult(
+        loss=ev.loss,
+        bpb=ev.bpb,
+        bpb_oov_adjusted=oov_adjusted_bpb(ev.nats, stats.unk_spelling_nats, ev.bytes),
+        bpb_lossless=lossless_bpb(ev.nats, stats.unk_spelling_nats, stats.layout_nats, ev.bytes),
+        tokens=ev.targets,
+        bytes=ev.bytes,
+        nats=ev.nats,
+        unk_spelling_nats=stats.unk_spelling_nats,
+        layout_nats=stats.layout_nats,
+        spelling_nats={k: v for k, v in spellers.items() if v is not None} if closed else None,
+        bpb_lossless_by_speller={
+            k: lossless_bpb(ev.nats, v, stats.layout_nats, ev.bytes)
+            for k, v in spellers.items() if v is not None} if closed else None,
+        bpb_sliding=sliding.bpb_lossless,
+        sliding_stride=stride,
+        doc_nats=[float(x) for x in doc_nats],
+        doc_charge_nats=[float(x) for x in charges],
+        doc_bytes=[int(x) for x in doc_bytes],
+    )
 
 
 def _configure_torch(cfg: DictConfig, device: torch.device) -> None:
@@ -93,6 +170,17 @@ def _configure_torch(cfg: DictConfig, device: torch.device) -> None:
     if cfg.train.deterministic and device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(cfg.seed)
+
+
+def _write_study_settings(cfg: DictConfig, record: RunRecord, arm: str) -> None:
+    """study.json beside the arms, when this run sits in its study's standard place."""
+    standard = run_dir(cfg.paths.experiments, cfg.study.name, arm, cfg.seed)
+    if record.dir.resolve() != standard.resolve():
+        return
+    s = cfg.study
+    write_study_settings(standard.parent.parent, StudySettings(
+        name=s.name, reference_arm=s.reference_arm, description=s.description,
+        primary=list(s.primary), equivalence_margin=float(s.equivalence_margin)))
 
 
 def run(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -117,6 +205,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     if dist.is_main:
         record.ensure_writable()
         record.check_identity(config)
+        _write_study_settings(cfg, record, arm)
     done = record.summary()
     if done and done.get("status") in ("completed", "diverged"):
         log.info("%s seed %s already %s in %s; nothing to do", arm, cfg.seed, done["status"], record.dir)
@@ -130,25 +219,32 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
         corpus, tokenizer, cache = prepare_data(cfg)
     _configure_torch(cfg, device)
     if dist.is_main:
-        init = make_init(cfg, tokenizer, cache)
+        init, init_cost = make_init(cfg, tokenizer, cache)
     dist.barrier()
     if not dist.is_main:
-        init = make_init(cfg, tokenizer, cache)
+        init, init_cost = make_init(cfg, tokenizer, cache)
 
-    model = GPT(cfg.model, cache.vocab_size)
-    model.set_token_embedding(init.matrix)
-    params = param_breakdown(cfg.model, cache.vocab_size)
     train, val, test = (cache.splits[s] for s in ("train", "val", "test"))
+    block = context_tokens(cfg, train.stats.n_tokens / train.stats.n_bytes)
+    model = GPT(cfg.model, cache.vocab_size, seed=cfg.seed)
+    body_sha = model.body_sha256()  # before the arm's rows go in: the same for every arm
+    model.set_token_embedding(init.matrix)
+    params: dict[str, Any] = {**param_breakdown(cfg.model, cache.vocab_size),
+                              "body_init_sha256": body_sha}
+    fpt = flops_per_token(cfg.model, cache.vocab_size, seq_len=block)
     trainer = Trainer(cfg.train, model, train.ids, train.nbytes, val.ids, val.nbytes,
-                      seed=cfg.seed, dist=dist, device=device, val_extra=val.extra)
-    log.info("arm %s seed %d: vocab %d, %s params (%s embedding), %d steps of %d tokens on %s",
-             arm, cfg.seed, cache.vocab_size, f"{params['total']:,}", f"{params['embedding']:,}",
-             trainer.total_steps, trainer.tokens_per_step, device)
+                      seed=cfg.seed, dist=dist, device=device, val_extra=val.extra,
+                      block=block, flops_per_token=fpt)
+    log.info("arm %s seed %d: vocab %d, %s params (%s embedding), context %d tokens, "
+             "%d steps of %d tokens on %s", arm, cfg.seed, cache.vocab_size,
+             f"{params['total']:,}", f"{params['embedding']:,}", block, trainer.total_steps,
+             trainer.tokens_per_step, device)
 
     # What a checkpoint must match to be resumed: the shapes, and the batch geometry that
     # fixes the schedule and the data order (it changes with the number of ranks).
     signature = {"vocab_size": cache.vocab_size, "model": config["model"],
-                 "world_size": dist.world_size, "tokens_per_step": trainer.tokens_per_step}
+                 "world_size": dist.world_size, "tokens_per_step": trainer.tokens_per_step,
+                 "sampling": cfg.train.sampling}
     if record.checkpoint_path.exists():
         ckpt = load_checkpoint_file(record.checkpoint_path)
         saved = ckpt.get("signature")
@@ -178,91 +274,101 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     def checkpoint(payload: dict[str, Any]) -> None:
         save_checkpoint_file(record.checkpoint_path, payload, {"signature": signature})
 
-    base = _summary_base(cfg, arm, corpus, cache, params, init)
+    summary = _summary_base(cfg, arm, corpus, cache, params, init, init_cost, block)
     try:
         state = trainer.fit(on_metrics, checkpoint)
     except Diverged as e:
         log.error("%s seed %d diverged: %s", arm, cfg.seed, e)
         # train.steps counts the steps completed before the one whose loss was not finite.
-        summary = {**base, "status": "diverged", "diverged_at_step": e.step,
-                   "train": {"steps": trainer.state.step, "total_steps": trainer.total_steps,
-                             "tokens_seen": trainer.state.tokens_seen,
-                             "bytes_seen": trainer.state.bytes_seen}}
+        summary.status, summary.diverged_at_step = DIVERGED, e.step
+        summary.train = TrainResult(steps=trainer.state.step, total_steps=trainer.total_steps,
+                                    tokens_seen=trainer.state.tokens_seen,
+                                    bytes_seen=trainer.state.bytes_seen, budget=cfg.train.budget)
         if dist.is_main:
-            record.write_summary(RunSummary.from_dict(summary))
+            record.write_summary(summary)
         tracker.finish()
-        return summary
+        return summary.to_dict()
 
-    results = {}
+    # The sliding stride can exceed a short byte-sized block: cap it there (non-overlapping).
+    stride = min(int(cfg.train.eval_stride or default_stride(block)), block)
     for name, split in (("val", val), ("test", test)):
-        ev = evaluate(trainer.raw_model, split.ids, split.nbytes,
-                      eval_windows(len(split.ids), trainer.block), device, cfg.train.batch_size,
-                      trainer.autocast, dist, split.extra)
-        results[name] = _split_result(ev, split.stats)
-    summary = {
-        **base,
-        "status": "completed",
-        "diverged_at_step": None,
-        **results,
-        "train": {
-            "steps": state.step,
-            "total_steps": trainer.total_steps,
-            "tokens_seen": state.tokens_seen,
-            "bytes_seen": state.bytes_seen,
-            "wall_s": round(state.elapsed_s, 3),
-            "train_wall_s": round(state.train_wall_s, 3),
-            "tokens_per_s": state.tokens_seen / max(state.train_wall_s, 1e-9),
-            "device": str(device),
-            "world_size": dist.world_size,
-        },
-    }
+        per_target = target_nll(trainer.raw_model, split.ids, eval_windows(len(split.ids), block),
+                                device, cfg.train.batch_size, trainer.autocast, dist)
+        ev = result_from_targets(per_target, split.nbytes, split.extra)
+        sliding = evaluate(trainer.raw_model, split.ids, split.nbytes,
+                           sliding_windows(len(split.ids), block, stride), device,
+                           cfg.train.batch_size, trainer.autocast, dist, split.extra)
+        setattr(summary, name, _split_result(cfg, split, ev, per_target, sliding, stride,
+                                              cache.eod_id))
+    summary.status = COMPLETED
+    summary.train = TrainResult(
+        steps=state.step,
+        total_steps=trainer.total_steps,
+        tokens_seen=state.tokens_seen,
+        bytes_seen=state.bytes_seen,
+        wall_s=round(state.elapsed_s, 3),
+        train_wall_s=round(state.train_wall_s, 3),
+        tokens_per_s=state.tokens_seen / max(state.train_wall_s, 1e-9),
+        device=str(device),
+        world_size=dist.world_size,
+        epochs=state.bytes_seen / train.stats.n_bytes,
+        flops=float(fpt) * state.tokens_seen,
+        budget=cfg.train.budget,
+    )
     if dist.is_main:
-        record.write_summary(RunSummary.from_dict(summary))
-        tracker.log_summary(summary)
-        log.info("%s seed %d: val bpb %.4f (oov-adjusted %.4f, lossless %.4f), test bpb %.4f "
-                 "-> %s", arm, cfg.seed, results["val"]["bpb"],
-                 results["val"]["bpb_oov_adjusted"], results["val"]["bpb_lossless"],
-                 results["test"]["bpb"], record.summary_path)
+        record.write_summary(summary)
+        tracker.log_summary(summary.to_dict())
+        v = summary.val
+        assert v is not None
+        log.info("%s seed %d: val bpb %.4f (lossless %.4f, sliding %.4f), test bpb %.4f -> %s",
+                 arm, cfg.seed, v.bpb, v.bpb_lossless, v.bpb_sliding or float("nan"),
+                 summary.test.bpb if summary.test else float("nan"), record.summary_path)
     tracker.finish()
-    return summary
+    return summary.to_dict()
 
 
 def _summary_base(cfg: DictConfig, arm: str, corpus: Corpus, cache: TokenCache,
-                  params: dict[str, int], init: InitResult) -> dict[str, Any]:
+                  params: dict[str, Any], init: InitResult, init_cost: InitCompute,
+                  block: int) -> RunSummary:
     s = {k: cache.splits[k].stats for k in ("train", "val", "test")}
     rates = {k: oov_rates(s[k]) for k in ("val", "test")}
-    return {
-        "arm": arm,
-        "vocab": cfg.vocab.name,
-        "init": cfg.init.name,
-        "seed": int(cfg.seed),
-        "study": cfg.study.name,
-        "model": cfg.model.name,
-        "model_config": to_container(cfg.model),
-        "vocab_size": cache.vocab_size,
-        "params": params,
-        "oov": {
-            **{f"{k}_{m}": rates[k][m] for k in ("val", "test")
-               for m in ("token_rate", "type_rate", "unk_byte_share")},
+    tpb = s["train"].n_tokens / s["train"].n_bytes
+    return RunSummary(
+        arm=arm,
+        vocab=cfg.vocab.name,
+        init=cfg.init.name,
+        seed=int(cfg.seed),
+        study=cfg.study.name,
+        model=cfg.model.name,
+        status="running",
+        model_config=to_container(cfg.model),
+        vocab_size=cache.vocab_size,
+        vocab_oov=cfg.vocab.oov if cfg.vocab.name == "word" else None,
+        exact=is_exact(cfg),
+        params=params,
+        oov={
+            **{f"{k}_{m}": v for k in ("val", "test") for m, v in rates[k].items()},
             "init_coverage_types": init.coverage_types,
             "init_coverage_tokens": init.coverage_tokens,
             "init_scale": init.scale,
         },
-        "word_oov_curve": cache.word_oov_curve,
-        "data": {
+        word_oov_curve=cache.word_oov_curve,
+        data={
             **{f"{k}_bytes": s[k].n_bytes for k in s},
             **{f"{k}_tokens": s[k].n_tokens for k in s},
             **{f"{k}_docs": s[k].n_docs for k in s},
-            "tokens_per_byte": s["train"].n_tokens / s["train"].n_bytes,
+            "tokens_per_byte": tpb,
             "split_stats": {k: asdict(v) for k, v in s.items()},
             "token_cache": str(cache.dir),
             # data.non_utf8=replace: undecodable byte sequences replaced by U+FFFD.
             "replaced_chars": corpus.n_replaced_chars,
             "dropped_docs": corpus.n_dropped,
         },
-        "versions": software_versions(),
-    }
-
+        versions=software_versions(),
+        init_compute=init_cost,
+        context={"mode": cfg.train.context, "block_tokens": block,
+                 "bytes_per_window": block / tpb, "positions": int(cfg.model.block_size)},
+    )
 
 
 def software_versions() -> dict[str, str]:

@@ -180,10 +180,10 @@ def make_trainer(shape: Shape, device: torch.device, dtype: str, compile_model: 
     ids, nbytes = random_stream(shape.vocab, seed=seed)
     n_val = 2 * shape.block + 1
     cfg = TrainConfig(name="bench", device=device.type, dtype=dtype, compile=compile_model,
-                      batch_size=shape.batch, grad_accum=grad_accum, max_steps=steps,
+                      batch_size=shape.batch, grad_accum=grad_accum, budget="steps", max_steps=steps,
                       max_bytes=None, warmup_steps=min(20, steps), eval_windows=1)
     torch.manual_seed(seed)
-    model = GPT(shape.model_config(), shape.vocab)
+    model = GPT(shape.model_config(), shape.vocab, seed=seed)
     return Trainer(cfg, model, ids, nbytes, ids[:n_val], nbytes[:n_val], seed=seed,
                    device=device)
 
