@@ -75,6 +75,8 @@ def test_roundtrip_text_files_corpus_through_the_cache_stage(tmp_path):
     tok, path, _ = build_or_load_tokenizer(corpus, data, WORD_BYTES, tmp_path / "cache")
     loaded = Tokenizer.from_file(str(path))  # the saved tokenizer.json is self-contained
     assert loaded.get_vocab() == tok.get_vocab()
+    again, path2, reused = build_or_load_tokenizer(corpus, data, WORD_BYTES, tmp_path / "cache")
+    assert reused and path2 == path and again.get_vocab() == tok.get_vocab()
     docs = list(corpus)
     assert sorted(d.text for d in docs) == sorted(t.strip() for t in texts.values())
     for doc in docs:
