@@ -38,7 +38,7 @@ from embinit.record import (
 from embinit.run.data.accounting import oov_rates
 from embinit.run.data.cache import TokenCache, TokenSplit, build_or_load_token_cache
 from embinit.run.data.corpus import Corpus, open_corpus
-from embinit.run.data.tokenizer import build_or_load_tokenizer
+from embinit.run.data.tokenizer import build_or_load_tokenizer, vector_lookup_keys
 from embinit.run.init.compute import init_compute
 from embinit.run.init.initialization import InitResult, init_matrix
 from embinit.run.model import GPT
@@ -100,8 +100,12 @@ def make_init(cfg: DictConfig, tokenizer: Any, cache: TokenCache) -> tuple[InitR
         kv, vec_path, _ = build_or_load_vectors(cfg.init, dim, sentences, cache.key,
                                                 Path(cfg.paths.cache))
         trained_here = cfg.init.name == "word2vec" and not cfg.init.vectors_path
+    # External vectors are keyed by words ("the"), Word2Vec trained here by token strings
+    # ("Ġthe"); byte rows of the exact word arm never take a vector (the seed's OOV rows).
+    keys = vector_lookup_keys(tokenizer, cfg.vocab,
+                              external=cfg.init.name == "glove" or bool(cfg.init.vectors_path))
     init = init_matrix(vocab, cfg.model.d_model, cfg.init, cfg.seed, kv=kv,
-                       token_counts=cache.train_token_counts())
+                       token_counts=cache.train_token_counts(), vector_keys=keys)
     train_stats = cache.splits["train"].stats
     compute = init_compute(cfg.init, dim, train_stats.n_text_tokens, vec_path, trained_here)
     return init, compute
