@@ -68,15 +68,19 @@ def spellers(runs: pd.DataFrame) -> list[str]:
     return sorted(found, key=lambda k: (k != "unigram", k))
 
 
+FACT_COLUMNS = ["arm", "vocab", "vocab_oov", "tokenizer", "exact", "lowercase", "by_speller"]
+
+
 def arm_facts(
     runs: pd.DataFrame, configs: Mapping[str, Mapping[str, Any]] | None = None
 ) -> pd.DataFrame:
-    """Per arm: vocab, vocab_oov, tokenizer, exact, lowercase.
+    """Per arm: vocab, vocab_oov, tokenizer, exact, lowercase, by_speller.
 
     ``exact``: the record's flag; records without it are exact for BPE and for word level
     with ``vocab_oov == "bytes"``, charged otherwise (older word-level arms had `<unk>`).
     ``tokenizer``: vocab, oov handling and size, e.g. ``word/unk 16,384``. ``lowercase``:
     ``vocab.lowercase`` in any run's config (case is then never charged: not lossless).
+    ``by_speller``: the records price `<unk>` spellings under more than one speller.
     """
     run_arm = dict(zip(runs["run_dir"], runs["arm"], strict=True))
     lower: dict[str, bool] = {}
@@ -94,10 +98,14 @@ def arm_facts(
         tok = str(vocab or "?") + (f"/{oov}" if oov else "")
         if size is not None and not pd.isna(size):
             tok += f" {int(size):,}"
+        by_speller = any(
+            c.startswith(f"{s}_bpb_lossless_by_speller_") and src[c].notna().any()
+            for s in SCOPES["held-out"] for c in src.columns
+        )
         rows.append({"arm": arm, "vocab": vocab, "vocab_oov": oov, "tokenizer": tok,
-                     "exact": exact, "lowercase": lower.get(arm, False)})
-    return pd.DataFrame(rows, columns=["arm", "vocab", "vocab_oov", "tokenizer", "exact",
-                                       "lowercase"])
+                     "exact": exact, "lowercase": lower.get(arm, False),
+                     "by_speller": by_speller})
+    return pd.DataFrame(rows, columns=FACT_COLUMNS)
 
 
 # ------------------------------------------------------------------------------ cells
@@ -336,6 +344,7 @@ def comparison_figure(facts: pd.DataFrame, arm: str, ref: str) -> str:
 __all__ = [
     "ALPHA",
     "BOOTSTRAP",
+    "FACT_COLUMNS",
     "HIGHER",
     "LOWER",
     "NOT_SIGNIFICANT",

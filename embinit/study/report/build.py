@@ -4,7 +4,9 @@ Writes into ``--out`` (default ``results/<study name>``)::
 
     report.md      GitHub-renderable: pipe tables, figures linked as figures/*.png
     report.html    self-contained: the same content, figures embedded as data: URIs
-    summary.csv    one row per arm: counts, means, CI bounds, paired differences
+    summary.csv    one row per arm: counts, means, seed-only CI bounds, paired differences
+    heldout.csv    one row per (scope, arm): the held-out comparisons with the reference
+                   (bootstrap over documents x seeds, Holm-adjusted p, equivalence)
     runs.csv       one row per run directory, completed or not
     figures/*.png  the figures
 
@@ -26,12 +28,15 @@ import pandas as pd
 
 from embinit.errors import EmbinitError
 from embinit.storage import atomic_write_bytes
+from embinit.study.compare import SCOPES, arm_facts, heldout_comparisons, spellers
+from embinit.study.design import body_init_check, design_table, sliding_table, speller_table
 from embinit.study.load import (
     Study,
     check_has_completed,
     completed,
     load_study,
     reference_arm_for,
+    study_description,
 )
 from embinit.study.report.doc import (
     FIG_DIR,
@@ -50,16 +55,23 @@ from embinit.study.report.figures import (
     plot_oov,
     plot_params,
 )
+from embinit.study.report.heldout_sections import (
+    design_blocks,
+    headline_blocks,
+    sliding_blocks,
+    speller_blocks,
+    split_blocks,
+)
 from embinit.study.report.sections import (
     ANALYTIC_MODEL,
     CONFIDENCE,
     SUMMARY_METRICS,
     config_blocks,
-    headline_blocks,
     incomplete_blocks,
     oov_adjusted_blocks,
     oov_blocks,
     param_blocks,
+    raw_bpb_blocks,
     throughput_blocks,
     version_blocks,
 )
@@ -83,6 +95,7 @@ class Report:
     blocks: list[Block]
     summary: pd.DataFrame
     reference_arm: str
+    heldout: pd.DataFrame | None = None  # heldout_comparisons of every scope, stacked
 
 
 def _n(k: int, one: str, many: str | None = None) -> str:
@@ -116,6 +129,16 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
     done = completed(runs)
     summary = arm_summary(runs, ref, SUMMARY_METRICS, CONFIDENCE)
     arms = list(summary["arm"])
+    settings = study.settings
+    margin = settings.equivalence_margin if settings is not None else 0.02
+    primary = list(settings.primary) if settings is not None else []
+    facts = arm_facts(runs, study.configs)
+    names = spellers(runs)
+    comps = {
+        scope: heldout_comparisons(runs, study.docs, ref, scope, primary, margin, CONFIDENCE, facts)
+        for scope in SCOPES
+    }
+    heldout = pd.concat(comps.values(), ignore_index=True)
     colors = arm_colors(arms)
     curves = study.curves
     params = param_table(runs)
@@ -184,27 +207,39 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
 
     n_done = len(done)
     title = f"embinit report: {study.name}"
-    desc = next(
-        (str((c.get("study") or {}).get("description") or "") for c in study.configs.values()), ""
-    )
+    desc = study_description(study)
     blocks: list[Block] = [Heading(1, title)]
     if desc:
         blocks.append(Para(desc))
-    blocks += [
+    blocks.append(
         Para(
             f"{_n(len(arms), 'arm')}, {_n(len(runs), 'run directory', 'run directories')}, "
             f"{_n(n_done, 'completed run')}; reference arm: "
             f"{ref}. Everything below is generated from the run records (`python -m embinit.report`)."
-        ),
-        Heading(2, "Verdicts"),
+        )
+    )
+    absent = [a for a in primary if a not in arms or a == ref]
+    if absent:
+        blocks.append(Para(
+            "Declared primary in study.json but not an arm compared with the reference here: "
+            + ", ".join(absent) + "."
+        ))
+    blocks += [
+        *design_blocks(design_table(runs, facts, arms), body_init_check(runs)),
+        *headline_blocks(comps["held-out"], ref, facts, margin, names, CONFIDENCE),
+        *split_blocks({s: comps[s] for s in SCOPES if s != "held-out"}, ref, facts, margin,
+                      CONFIDENCE),
+        *sliding_blocks(sliding_table(runs, arms)),
+        *speller_blocks(speller_table(runs, arms, names), comps["held-out"], ref, names),
+        Heading(2, "Per-metric verdicts (seeds only)"),
         Para(
             "Read the lossless figures first. Raw bpb lets a word-level model skip the spelling "
             "of unknown words and the whitespace between its tokens, which byte-level BPE has to "
             "predict; lossless bpb charges both, so every arm is scored on the same information. "
             "OOV-adjusted bpb charges the unknown words only."
         ),
-        Bullets(verdicts(summary, ref, CONFIDENCE)),
-        *headline_blocks(summary, ref),
+        Bullets(verdicts(summary, ref, CONFIDENCE, facts=facts)),
+        *raw_bpb_blocks(summary, ref),
         *oov_adjusted_blocks(summary, oov, ref),
         Heading(2, "Figures"),
     ]
@@ -221,12 +256,13 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
 
     files: dict[str, bytes] = {f"{FIG_DIR}/{n}": png for n, png in figs.items()}
     files["summary.csv"] = _csv(summary)
+    files["heldout.csv"] = _csv(heldout)
     files["runs.csv"] = _csv(runs)
     files["report.html"] = render_html(blocks, title).encode("utf-8")
     files["report.md"] = render_markdown(blocks).encode(
         "utf-8"
     )  # last: its presence means all is there
-    return Report(files=files, blocks=blocks, summary=summary, reference_arm=ref)
+    return Report(files=files, blocks=blocks, summary=summary, reference_arm=ref, heldout=heldout)
 
 
 def write_report(report: Report, out_dir: str | Path) -> list[Path]:
@@ -254,7 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="output directory (default: results/<study name>)")
     parser.add_argument(
         "--reference",
-        help="arm to compare against (default: the study's study.reference_arm, else bpe+scratch)",
+        help="arm to compare against (default: study.json's reference_arm, else the runs' "
+        "study.reference_arm, else bpe+scratch)",
     )
     args = parser.parse_args(argv)
     try:

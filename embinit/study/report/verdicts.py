@@ -1,20 +1,30 @@
-"""Verdicts: the sentences that state what an ``arm_summary`` table shows.
+"""Verdicts: the sentences that state what the tables show.
 
-Generated, never hand-written, so the prose cannot drift from the numbers: the best
-arm on each headline metric, each arm against the reference (difference, CI, p and
-whether the CI excludes zero), and the arms whose runs diverged or are incomplete.
+Generated, never hand-written, so the prose cannot drift from the numbers.
+``headline_verdicts`` words the held-out comparisons of ``embinit.study.compare``: each
+arm against the reference on the like-for-like figure, with its interval, raw and
+Holm-adjusted p, and what that supports (lower, higher, not significant, equivalent
+within the margin, or not decided because it depends on the speller); a sentence never
+claims more than its interval, and "tied" is never said. ``verdicts`` is the longer,
+exploratory list over every metric from an ``arm_summary`` table (seed-only intervals,
+unadjusted p), which names a lowest arm only among arms whose figures are comparable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from embinit.study import compare as C
 from embinit.study.load import HEADLINE_METRICS
 from embinit.study.report.doc import fmt_p
-from embinit.study.stats import excludes_zero
+from embinit.study.stats import BOOTSTRAP_B, TOST_CONFIDENCE, excludes_zero
+
+SPELLER_LABELS = {"unigram": "unigram", "ngram": "n-gram"}
 
 _METRIC_LABELS = {
     "val_bpb": "val bpb",
@@ -26,34 +36,65 @@ _METRIC_LABELS = {
 }
 
 
+def _facts_from_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    vocab = summary["vocab"] if "vocab" in summary.columns else pd.Series(None, index=summary.index)
+    return pd.DataFrame({
+        "arm": summary["arm"],
+        "tokenizer": [str(v) for v in vocab],
+        "exact": [v == "bpe" for v in vocab],
+        "lowercase": False,
+        "by_speller": False,
+    })
+
+
+def _comparable(facts: pd.DataFrame, arms: Sequence[str]) -> bool:
+    """Raw figures compare across these arms: one tokenizer, or every arm exact."""
+    f = facts[facts["arm"].isin(arms)]
+    return f["tokenizer"].nunique() <= 1 or bool(f["exact"].all())
+
+
 def verdicts(
     summary: pd.DataFrame,
     reference_arm: str,
     confidence: float = 0.95,
     digits: int = 3,
     compare: Sequence[str] = ("val_bpb_lossless", "val_bpb_oov_adjusted", "val_bpb"),
+    facts: pd.DataFrame | None = None,
 ) -> list[str]:
     """Sentences stating what the numbers show, generated from an ``arm_summary`` table.
 
-    The lowest mean of each headline metric, every arm against the reference on the
-    ``compare`` metrics (difference, CI, p, n, and whether the CI excludes zero), and
-    the arms with diverged, incomplete or no completed runs.
+    The lowest mean of each headline metric, when the arms' figures are comparable (one
+    tokenizer, or every arm exact: see ``embinit.study.compare.arm_facts``, by default
+    read from the summary's vocab column); every arm against the reference on the
+    ``compare`` metrics (difference, seed-only CI, unadjusted p, n, and whether the CI
+    excludes zero), across tokenizers on the lossless figure only; and the arms with
+    diverged, incomplete or no completed runs.
     """
+    facts = _facts_from_summary(summary) if facts is None else facts
     out: list[str] = []
     ci = f"{confidence * 100:g}% CI"
     f = f"{{:.{digits}f}}"
     s = f"{{:+.{digits}f}}"
-    # The like-for-like figure first: lossless bpb scores every tokenizer on the same
-    # information; raw bpb lets word-level arms skip unknown words and whitespace.
-    for m in sorted(HEADLINE_METRICS, key=lambda m: (not m.endswith("lossless"),
-                                                     not m.endswith("oov_adjusted"))):
-        col = f"{m}_mean"
-        if col not in summary.columns or summary[col].isna().all():
-            continue
-        best = summary.loc[summary[col].idxmin()]
-        mean, hi, n = best[col], best[f"{m}_hi"], int(best[f"{m}_n"])
-        spread = f" ± {f.format(hi - mean)}, {ci}, n={n}" if np.isfinite(hi) else f"; n={n}, no CI"
-        out.append(f"Lowest {_METRIC_LABELS.get(m, m)}: {best['arm']} ({f.format(mean)}{spread}).")
+    with_runs = list(summary.loc[summary["n_seeds"] > 0, "arm"])
+    if _comparable(facts, with_runs):
+        for m in sorted(HEADLINE_METRICS, key=lambda m: (not m.endswith("lossless"),
+                                                         not m.endswith("oov_adjusted"))):
+            col = f"{m}_mean"
+            if col not in summary.columns or summary[col].isna().all():
+                continue
+            best = summary.loc[summary[col].idxmin()]
+            mean, hi, n = best[col], best[f"{m}_hi"], int(best[f"{m}_n"])
+            spread = (f" ± {f.format(hi - mean)}, {ci}, n={n}" if np.isfinite(hi)
+                      else f"; n={n}, no CI")
+            out.append(
+                f"Lowest mean {_METRIC_LABELS.get(m, m)}: {best['arm']} ({f.format(mean)}{spread})."
+            )
+    elif len(with_runs) > 1:
+        out.append(
+            "No arm is named lowest here: the arms have different tokenizers and not all are "
+            "exact, so their raw figures are not comparable; the headline above compares each "
+            "arm with the reference on the like-for-like figure."
+        )
     ref_rows = summary[summary["arm"] == reference_arm]
     others = summary[(summary["arm"] != reference_arm) & (summary["n_seeds"] > 0)]
     if ref_rows.empty or int(ref_rows["n_seeds"].iloc[0]) == 0:
@@ -63,13 +104,36 @@ def verdicts(
     elif len(others):
         out.append(
             f"Differences are arm minus {reference_arm}, paired by seed; bpb is lower-is-better, "
-            f"so a negative difference favours the arm."
+            "so a negative difference favours the arm. Exploratory: these intervals vary the "
+            "seed only and the p-values are not adjusted for the number of comparisons; the "
+            "headline above is the confirmatory comparison."
         )
+        info = facts.set_index("arm")
         for _, row in others.iterrows():
+            arm = row["arm"]
+            same = _comparable(facts, [arm, reference_arm])
+            skipped = []
             for m in compare:
                 if f"{m}_diff" not in summary.columns:
                     continue
-                out.append(_comparison(row, m, reference_arm, ci, f, s))
+                if not same and not m.endswith("lossless"):
+                    skipped.append(_DIFF_UNITS.get(m, m))
+                    continue
+                if m.endswith("lossless") and not same and (
+                    _fact(info, arm, "by_speller") or _fact(info, reference_arm, "by_speller")
+                ):
+                    out.append(
+                        f"{arm} vs {reference_arm}: the lossless figure of a closed-vocabulary "
+                        "arm depends on the speller; see the headline and the speller table."
+                    )
+                    continue
+                out.append(_comparison(row, m, reference_arm, ci, f, s)
+                           + _lowercase_note(info, (arm, reference_arm)))
+            if skipped:
+                out.append(
+                    f"{arm} vs {reference_arm}: {' and '.join(skipped)} not compared "
+                    "(different tokenizers; these figures leave part of the text uncharged)."
+                )
     else:
         out.append(f"No arm other than {reference_arm} has completed runs: nothing to compare.")
     for _, row in summary.iterrows():
@@ -123,4 +187,161 @@ def _comparison(row: pd.Series, m: str, ref: str, ci: str, f: str, s: str) -> st
     )
 
 
-__all__ = ["verdicts"]
+def _fact(info: pd.DataFrame, arm: str, key: str) -> bool:
+    return bool(info.loc[arm, key]) if arm in info.index and key in info.columns else False
+
+
+def _lowercase_note(info: pd.DataFrame, arms: Sequence[str]) -> str:
+    low = [a for a in arms if _fact(info, a, "lowercase")]
+    if not low:
+        return ""
+    who, verb = ", ".join(low), "lowercases" if len(low) == 1 else "lowercase"
+    return (
+        f" Note: {who} {verb} its text (`vocab.lowercase`), so case is never charged: that "
+        "figure is not lossless, and it favours the lowercased arm."
+    )
+
+
+# ------------------------------------------------------------------------------ headline
+
+
+def _num(x: Any, digits: int = 3, signed: bool = True) -> str:
+    return f"{float(x):+.{digits}f}" if signed else f"{float(x):.{digits}f}"
+
+
+def _iv(lo: Any, hi: Any, digits: int = 3) -> str:
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "no interval"
+    return f"[{_num(lo, digits)}, {_num(hi, digits)}]"
+
+
+def _cells(row: Mapping[str, Any]) -> str:
+    n = int(row["n_seeds"])
+    seeds = f"{n} seed{'s' if n != 1 else ''}"
+    if row["method"] == C.BOOTSTRAP:
+        return f"bootstrap over {int(row['n_docs'])} documents × {seeds}"
+    return f"t over {seeds}"
+
+
+def headline_intro(
+    comp: pd.DataFrame, ref: str, margin: float, confidence: float = 0.95
+) -> list[str]:
+    """The sentences that say how the headline comparisons were made (method, figure,
+    family, equivalence), from a ``heldout_comparisons`` table."""
+    others = comp[comp["arm"] != ref]
+    methods = set(others["method"]) - {""}
+    family = int(others["primary"].sum())
+    tost = f"{TOST_CONFIDENCE:.0%}"
+    out = [
+        "Held-out here means the validation and test documents pooled: no model selection uses "
+        "the validation split in these runs (no early stopping, no tuning on it), so both "
+        "splits are held out; each is also shown on its own below.",
+        "Each arm is scored on bpb where it is exact (no external charge: BPE, word level with "
+        "byte fallback) and on lossless bpb where it is charged (closed vocabulary: the "
+        "spelling of `<unk>` words and the dropped whitespace are added), so the figures "
+        "compare across tokenizers; raw bpb is never compared across tokenizers.",
+    ]
+    if C.BOOTSTRAP in methods:
+        out.append(
+            f"Intervals ({confidence:.0%}) and p-values come from a paired bootstrap over "
+            f"documents × seeds ({BOOTSTRAP_B:,} replicates, fixed seed): each replicate resamples "
+            "the documents and the seeds both arms completed, with replacement and the same "
+            "draws for both arms, and recomputes each arm's bpb as Σ(nats + charges) / "
+            "(ln 2 · Σ bytes) over those cells; p is two-sided, 2 min(share ≤ 0, share ≥ 0)."
+        )
+    if C.SEED_T in methods or (not methods and len(others)):
+        arms = list(others.loc[others["method"] == C.SEED_T, "arm"])
+        which = "These records carry" if len(arms) == len(others) else (
+            f"The records of {', '.join(arms)} carry")
+        out.append(
+            f"{which} no per-document losses, so their intervals and p-values are Student t "
+            "over seeds alone, which ignores the variation between the few held-out documents "
+            "and understates the uncertainty."
+        )
+    out.append(
+        f"p-values are Holm-adjusted across the {family} primary comparison"
+        f"{'s' if family != 1 else ''} (study.json `primary`, else every arm against {ref}); "
+        "an arm is called lower or higher only when its adjusted p is below 0.05 and its "
+        f"interval excludes zero. Equivalence within ±{margin:g} bpb is claimed only when the "
+        f"{tost} interval lies inside (-{margin:g}, +{margin:g}) (TOST at α = 0.05); otherwise a "
+        "difference that is not significant is reported as such, with its interval."
+    )
+    return out
+
+
+def _speller_part(row: Mapping[str, Any], names: Sequence[str]) -> str:
+    parts = [
+        f"{SPELLER_LABELS.get(k, k)}: {_num(row[f'diff_{k}'])} "
+        f"{_iv(row[f'diff_lo_{k}'], row[f'diff_hi_{k}'])}"
+        for k in names
+        if np.isfinite(row.get(f"diff_{k}", math.nan))
+    ]
+    return ", ".join(parts)
+
+
+def headline_sentence(
+    row: Mapping[str, Any],
+    ref: str,
+    figure: str,
+    margin: float,
+    names: Sequence[str] = (),
+    confidence: float = 0.95,
+    lowercase_note: str = "",
+) -> str:
+    """One arm against the reference, from a ``heldout_comparisons`` row."""
+    arm, out = row["arm"], row["outcome"]
+    head = f"{arm} vs {ref}"
+    if out == C.NO_COMPARISON or not np.isfinite(row["diff"]):
+        return f"{head}: no seeds in common, no comparison."
+    d, lo, hi = row["diff"], row["diff_lo"], row["diff_hi"]
+    p = fmt_p(row["p"], labelled=True)
+    holm = (f", Holm-adjusted {fmt_p(row['p_holm'], labelled=True)}" if row["primary"]
+            else "; secondary, outside the Holm family")
+    text = (f"{head}: {_num(d)} {figure} [{confidence:.0%} CI {_num(lo)}, {_num(hi)}], "
+            f"{p}{holm} ({_cells(row)})")
+    tost = f"{TOST_CONFIDENCE:.0%} CI {_iv(row['tost_lo'], row['tost_hi'])}"
+    speller = _speller_part(row, names)
+    if out == C.LOWER:
+        text += (f": {arm} is lower (better) by {_num(-hi, signed=False)} to "
+                 f"{_num(-lo, signed=False)} {figure}")
+    elif out == C.HIGHER:
+        text += (f": {arm} is higher (worse) by {_num(lo, signed=False)} to "
+                 f"{_num(hi, signed=False)} {figure}")
+    elif out == C.SPELLER_DEPENDENT:
+        text += f": not decided: depends on the speller ({speller})"
+    elif excludes_zero(lo, hi):
+        text += ": not significant after the Holm adjustment (the unadjusted CI excludes zero)"
+    else:
+        text += f": not significant (CI {_iv(lo, hi)})"
+    if out in (C.LOWER, C.HIGHER) and speller:
+        text += f", under every speller ({speller})"
+    if row["equivalent"]:
+        text += f"; equivalent within ±{margin:g} bpb ({tost} inside the margin)"
+    elif out == C.NOT_SIGNIFICANT:
+        text += f"; not shown equivalent within ±{margin:g} bpb ({tost})"
+    return text + "." + lowercase_note
+
+
+def headline_verdicts(
+    comp: pd.DataFrame,
+    ref: str,
+    facts: pd.DataFrame,
+    margin: float,
+    names: Sequence[str] = (),
+    confidence: float = 0.95,
+) -> list[str]:
+    """One sentence per arm against the reference, primary comparisons first, from a
+    ``heldout_comparisons`` table; each says what its interval and p support, no more."""
+    info = facts.set_index("arm")
+    others = comp[comp["arm"] != ref]
+    ordered = pd.concat([others[others["primary"]], others[~others["primary"]]])
+    return [
+        headline_sentence(
+            r, ref, C.comparison_figure(facts, r["arm"], ref), margin, names, confidence,
+            _lowercase_note(info, (r["arm"], ref)),
+        )
+        for r in ordered.to_dict("records")
+    ]
+
+
+__all__ = ["headline_intro", "headline_sentence", "headline_verdicts", "verdicts"]

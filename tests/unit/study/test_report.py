@@ -37,7 +37,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_cli_writes_every_file(built: tuple[Path, Path]) -> None:
     _, out = built
-    for name in ("report.md", "report.html", "summary.csv", "runs.csv"):
+    for name in ("report.md", "report.html", "summary.csv", "runs.csv", "heldout.csv"):
         assert (out / name).is_file(), name
     for fig in FIGURES:
         assert (out / "figures" / fig).read_bytes().startswith(PNG_MAGIC), fig
@@ -59,8 +59,11 @@ def test_report_md_order_and_content(built: tuple[Path, Path]) -> None:
     md = (out / "report.md").read_text()
     headings = re.findall(r"^## (.+)$", md, flags=re.M)
     assert headings == [
-        "Verdicts",
-        "Headline: bits per byte",
+        "Design",
+        "Headline: held-out bits per byte",
+        "Per split: validation and test",
+        "Per-metric verdicts (seeds only)",
+        "Raw bits per byte (seed means)",
         "OOV-adjusted and lossless bits per byte",
         "Figures",
         "Parameters",
@@ -71,8 +74,13 @@ def test_report_md_order_and_content(built: tuple[Path, Path]) -> None:
         "Software versions",
     ]
     assert md.startswith("# embinit report: arms\n")
-    assert "- Lowest val bpb: word+scratch (1.160" in md
-    assert "word+word2vec vs bpe+scratch: +0.100 bpb [95% CI +0.075, +0.125], p=0.003" in md
+    # The headline: lossless held-out bpb (val and test pooled), seed t for these old-style
+    # records, said in one sentence; no lowest arm and no raw bpb verdict across tokenizers.
+    assert "These records carry no per-document losses" in md
+    assert "- word+word2vec vs bpe+scratch: +0.300 lossless bpb [95% CI +0.275, +0.325]" in md
+    assert "Holm-adjusted p=" in md and "Lowest" not in md
+    assert "word+word2vec vs bpe+scratch: +0.100 bpb" not in md
+    assert "Same initial body across arms at each seed: not recorded" in md
     assert "NOT comparable across tokenizers" in md
     assert "bpb_adj = (Σ_t nats_t + Σ_{t : target_t = <unk>} cost(w_t)) / (ln 2 · bytes)" in md
     assert "| word+scratch | 2 | diverged | 120 | word+scratch/seed2 |" in md
@@ -95,7 +103,7 @@ def test_report_html_is_self_contained(built: tuple[Path, Path]) -> None:
     assert "<link" not in page and "<script" not in page and "url(" not in page
     assert "http://" not in page and "https://" not in page
     assert "<code>&lt;unk&gt;</code>" in page
-    assert "<table>" in page and "Lowest val bpb: word+scratch" in page
+    assert "<table>" in page and "word+word2vec vs bpe+scratch: +0.300 lossless bpb" in page
 
 
 def test_csvs(built: tuple[Path, Path]) -> None:
@@ -174,4 +182,4 @@ def test_reference_override(built: tuple[Path, Path], tmp_path: Path) -> None:
     assert rep.reference_arm == "word+word2vec"
     assert list(rep.summary["arm"])[0] == "word+word2vec"
     md = rep.files["report.md"].decode()
-    assert "bpe+scratch vs word+word2vec: -0.100 bpb" in md
+    assert "- bpe+scratch vs word+word2vec: -0.300 lossless bpb [95% CI -0.325, -0.275]" in md

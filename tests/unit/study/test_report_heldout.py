@@ -1,0 +1,133 @@
+"""The report of new-style records: design, held-out headline, splits, sliding, spellers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from embinit.study.load import load_study
+from embinit.study.report import build as B
+from embinit.study.stats import BOOTSTRAP_B
+from tests.unit.study.fabricate import NEW_ARMS, write_new_study
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("heldout")
+    study = write_new_study(tmp / "experiments")
+    out = tmp / "results" / "design"
+    assert B.main([str(study), "--out", str(out)]) == 0
+    return study, out
+
+
+def _section(md: str, heading: str) -> str:
+    start = md.index(f"## {heading}\n")
+    nxt = md.find("\n## ", start + 1)
+    return md[start : nxt if nxt >= 0 else len(md)]
+
+
+def test_section_order(built: tuple[Path, Path]) -> None:
+    md = (built[1] / "report.md").read_text()
+    assert re.findall(r"^## (.+)$", md, flags=re.M) == [
+        "Design",
+        "Headline: held-out bits per byte",
+        "Per split: validation and test",
+        "Sliding-window evaluation",
+        "Closed-vocabulary arms under each speller",
+        "Per-metric verdicts (seeds only)",
+        "Raw bits per byte (seed means)",
+        "OOV-adjusted and lossless bits per byte",
+        "Figures",
+        "Parameters",
+        "Out-of-vocabulary",
+        "Throughput",
+        "Incomplete and diverged runs",
+        "Configuration",
+        "Software versions",
+    ]
+    assert re.findall(r"^### (.+)$", _section(md, "Per split: validation and test"),
+                      flags=re.M) == ["Validation", "Test"]
+    assert md.startswith("# embinit report: design\n\nfabricated new-style study\n")
+
+
+def test_design_section(built: tuple[Path, Path]) -> None:
+    design = _section((built[1] / "report.md").read_text(), "Design")
+    assert (
+        "| word+word2vec | word/bytes 16,384 | bytes | 0.500 | bytes | 100 | 512.0 | 1.50e+12 | "
+        "500,000 | 5.0 | 3.0 | 2.00e+10 | 1.52e+12 |" in design
+    )
+    assert "| bpe+scratch | bpe 8,192 | bytes | 0.500 | bytes | 128 | 512.0 | 1.00e+12 | 0 |" in design
+    assert "Same initial body across arms at each seed: yes" in design
+    assert "Not in these records" not in design
+
+
+def test_headline_section(built: tuple[Path, Path]) -> None:
+    head = _section((built[1] / "report.md").read_text(), "Headline: held-out bits per byte")
+    assert "no model selection uses the validation split" in head
+    assert f"paired bootstrap over documents × seeds ({BOOTSTRAP_B:,} replicates" in head
+    assert "no per-document losses" not in head
+    assert "Holm-adjusted across the 3 primary comparisons" in head
+    assert (
+        "- word+word2vec vs bpe+scratch: -0.050 bpb [95% CI -0.050, -0.050], p<0.001, "
+        "Holm-adjusted p<0.001 (bootstrap over 9 documents × 3 seeds): word+word2vec is lower "
+        "(better) by 0.050 to 0.050 bpb." in head
+    )
+    assert "not decided: depends on the speller (unigram: +0.006" in head
+    assert "equivalent within ±0.02 bpb (90% CI" in head
+    assert "| word_unk+scratch | word/unk 16,384 | lossless bpb | 9 × 3 |" in head
+    bullets = [line for line in head.splitlines() if line.startswith("- ")]
+    assert len(bullets) == 3
+    assert not any("tied" in b or "Lowest" in b or "word_unk+scratch is lower" in b
+                   for b in bullets)
+
+
+def test_split_sliding_and_speller_sections(built: tuple[Path, Path]) -> None:
+    md = (built[1] / "report.md").read_text()
+    split = _section(md, "Per split: validation and test")
+    assert split.count("| word+word2vec | word/bytes 16,384 | bpb | ") == 2
+    assert "| word+word2vec | word/bytes 16,384 | bpb | 4 × 3 |" in split
+    assert "| word+word2vec | word/bytes 16,384 | bpb | 5 × 3 |" in split
+    sliding = _section(md, "Sliding-window evaluation")
+    assert "| bpe+scratch | val | 1.659 | 1.639 | -0.020 | 64 |" in sliding
+    speller = _section(md, "Closed-vocabulary arms under each speller")
+    assert "| word_unk+scratch | n-gram | 1.627 | 1.738 | 1.686 | -0.024 [-0.044, -0.004] |" in speller
+    per_metric = _section(md, "Per-metric verdicts (seeds only)")
+    assert "word_unk+scratch vs bpe+scratch: the lossless figure of a closed-vocabulary arm " \
+        "depends on the speller" in per_metric
+    assert "Lowest" not in per_metric
+
+
+def test_heldout_csv(built: tuple[Path, Path]) -> None:
+    df = pd.read_csv(built[1] / "heldout.csv")
+    assert list(df["scope"].unique()) == ["held-out", "val", "test"]
+    assert len(df) == 3 * len(NEW_ARMS)
+    w = df[(df["scope"] == "held-out") & (df["arm"] == "word+word2vec")].iloc[0]
+    assert w["diff"] == pytest.approx(-0.05, abs=1e-12) and w["outcome"] == "lower"
+    assert w["p_holm"] == pytest.approx(3 / BOOTSTRAP_B)
+
+
+def test_rebuild_is_byte_identical(built: tuple[Path, Path], tmp_path: Path) -> None:
+    study, out = built
+    again = tmp_path / "again"
+    assert B.main([str(study), "--out", str(again)]) == 0
+    for name in ("report.md", "heldout.csv", "summary.csv", "runs.csv"):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_study_json_primary_and_margin(tmp_path: Path) -> None:
+    from embinit.record import StudySettings, write_study_settings
+
+    study = write_new_study(tmp_path, primary=("word+word2vec", "no+such"))
+    rep = B.build_report(load_study(study))
+    md = rep.files["report.md"].decode()
+    assert "Holm-adjusted across the 1 primary comparison (" in md
+    assert "Declared primary in study.json but not an arm compared with the reference here: " \
+        "no+such." in md
+    assert "bpe+word2vec vs bpe+scratch: +0.000 bpb [95% CI -0.002, +0.003], p=0.852; " \
+        "secondary, outside the Holm family" in md
+    write_study_settings(study, StudySettings(name="design", equivalence_margin=0.002))
+    md = B.build_report(load_study(study)).files["report.md"].decode()
+    assert "not shown equivalent within ±0.002 bpb" in md
