@@ -99,8 +99,10 @@ def body_init_check(runs: pd.DataFrame) -> tuple[str, pd.DataFrame]:
 
 
 def sliding_table(runs: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
-    """Per arm and split (means over completed seeds): non-overlapping bpb, sliding-window
-    bpb, their difference and the stride. Empty when no record has ``bpb_sliding``."""
+    """Per arm and split (means over completed seeds): the non-overlapping figure, the
+    sliding-window one, their difference and the stride (tokens). Both are the like-for-like
+    figure: ``bpb_sliding`` includes the lossless charges, as ``bpb_lossless`` does (= bpb
+    for exact arms). Empty when no record has ``bpb_sliding``."""
     cols = ["arm", "split", "bpb", "bpb_sliding", "gain", "stride"]
     done = completed(runs)
     rows = []
@@ -111,7 +113,8 @@ def sliding_table(runs: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
             if sliding.isna().all():
                 continue
             both = sliding.notna()
-            bpb = _mean(_num(sub, f"{split}_bpb")[both])
+            lossless = _num(sub, f"{split}_bpb_lossless").fillna(_num(sub, f"{split}_bpb"))
+            bpb = _mean(lossless[both])
             sl = _mean(sliding[both])
             rows.append({"arm": arm, "split": split, "bpb": bpb, "bpb_sliding": sl,
                          "gain": sl - bpb, "stride": _distinct(sub, f"{split}_sliding_stride")})

@@ -229,7 +229,7 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
         *headline_blocks(comps["held-out"], ref, facts, margin, names, CONFIDENCE),
         *split_blocks({s: comps[s] for s in SCOPES if s != "held-out"}, ref, facts, margin,
                       CONFIDENCE),
-        *sliding_blocks(sliding_table(runs, arms)),
+        *sliding_blocks(sliding_table(runs, arms), facts),
         *speller_blocks(speller_table(runs, arms, names), comps["held-out"], ref, names),
         Heading(2, "Per-metric verdicts (seeds only)"),
         Para(

@@ -189,29 +189,29 @@ def split_blocks(
     return blocks
 
 
-def sliding_blocks(sliding: pd.DataFrame) -> list[Block]:
+def sliding_blocks(sliding: pd.DataFrame, facts: pd.DataFrame) -> list[Block]:
     if sliding.empty:
         return []
+    figure = {a: "bpb" if e else "lossless bpb"
+              for a, e in zip(facts["arm"], facts["exact"], strict=True)}
     return [
         Heading(2, "Sliding-window evaluation"),
         Para(
             "The headline scores each held-out target once in non-overlapping windows, so "
             "targets early in a window see little context. The sliding-window evaluation "
-            "scores every target with at least block - stride tokens of context. Raw model bpb, "
-            "means over completed seeds, to compare each arm with itself across the two "
-            "columns, not arms with each other (a closed-vocabulary arm's raw bpb leaves part of "
-            "the text uncharged). The lossless charges do not depend on the context, so the same "
-            "change carries over to the lossless figure."
+            "scores every target with at least block - stride tokens of context. Both columns "
+            "are the like-for-like figure (bpb for exact arms, lossless bpb for charged arms; "
+            "the charges do not depend on the context), means over completed seeds."
         ),
         Table(
-            ["arm", "split", "bpb (non-overlapping)", "bpb (sliding)", "sliding - non-overlapping",
+            ["arm", "split", "figure", "non-overlapping", "sliding", "sliding - non-overlapping",
              "stride (tokens)"],
             [
-                [r["arm"], r["split"], fmt_num(r["bpb"]), fmt_num(r["bpb_sliding"]),
-                 fmt_num(r["gain"], signed=True), _text(r["stride"])]
+                [r["arm"], r["split"], figure.get(r["arm"], "bpb"), fmt_num(r["bpb"]),
+                 fmt_num(r["bpb_sliding"]), fmt_num(r["gain"], signed=True), _text(r["stride"])]
                 for _, r in sliding.iterrows()
             ],
-            align="llrrrr",
+            align="lllrrrr",
         ),
     ]
 
