@@ -210,14 +210,14 @@ class NgramSpeller:
 
 # --- the whitespace a word-level tokenizer drops ---------------------------------------------
 
-WORD, OTHER, EDGE = "w", "p", "^"  # token classes: starts with a word character / not / doc edge
+WORD, PUNCT, EDGE = "w", "p", "^"  # token classes: starts with a word character / not / doc edge
 
 
 def token_class(surface: str | None) -> str:
     """Context class of a token next to a gap: word-like, punctuation-like, or a document edge."""
     if surface is None:
         return EDGE
-    return WORD if surface[:1].isalnum() or surface[:1] == "_" else OTHER
+    return WORD if surface[:1].isalnum() or surface[:1] == "_" else PUNCT
 
 
 def layout_events(text: str, offsets: list[tuple[int, int]]) -> list[tuple[str, str]]:

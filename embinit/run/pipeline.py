@@ -31,7 +31,6 @@ from embinit.record import (
     StudySettings,
     TrainResult,
     arm_label,
-    config_diff,
     run_dir,
     write_study_settings,
 )
@@ -44,7 +43,7 @@ from embinit.run.init.initialization import InitResult, init_matrix
 from embinit.run.model import GPT
 from embinit.run.tracking import make_tracker
 from embinit.run.train import distributed
-from embinit.run.train.checkpoint import load_checkpoint_file, save_checkpoint_file
+from embinit.run.train.checkpoint import load_matching_checkpoint, save_checkpoint_file
 from embinit.run.train.evaluate import (
     EvalResult,
     default_stride,
@@ -142,8 +141,8 @@ def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target
     spellers = {"unigram": stats.unk_spelling_nats,
                 "ngram": getattr(stats, "unk_spelling_nats_ngram", None)}
     doc_nats = per_document(per_target, split.ids, eod_id)
-    charges = (per_document(np.asarray(split.extra[1:], dtype=np.float64), split.ids, eod_id)
-               if split.extra is not None else np.zeros_like(doc_nats))
+    charges = (per_document(np.asarray(split.charges[1:], dtype=np.float64), split.ids, eod_id)
+               if split.charges is not None else np.zeros_like(doc_nats))
     doc_bytes = per_document(np.asarray(split.nbytes[1:], dtype=np.int64), split.ids, eod_id)
     closed = not is_exact(cfg)
     return SplitResult(
@@ -237,28 +236,20 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
                               "body_init_sha256": body_sha}
     fpt = flops_per_token(cfg.model, cache.vocab_size, seq_len=block)
     trainer = Trainer(cfg.train, model, train.ids, train.nbytes, val.ids, val.nbytes,
-                      seed=cfg.seed, dist=dist, device=device, val_extra=val.extra,
+                      seed=cfg.seed, dist=dist, device=device, val_charges=val.charges,
                       block=block, flops_per_token=fpt)
     log.info("arm %s seed %d: vocab %d, %s params (%s embedding), context %d tokens, "
              "%d steps of %d tokens on %s", arm, cfg.seed, cache.vocab_size,
              f"{params['total']:,}", f"{params['embedding']:,}", block, trainer.total_steps,
              trainer.tokens_per_step, device)
 
-    # What a checkpoint must match to be resumed: the shapes, and the batch geometry that
-    # fixes the schedule and the data order (it changes with the number of ranks).
+    # What a checkpoint must match to be resumed: the shapes, and the batch geometry and
+    # sampling that fix the schedule and the data order (they change with the number of ranks).
     signature = {"vocab_size": cache.vocab_size, "model": config["model"],
                  "world_size": dist.world_size, "tokens_per_step": trainer.tokens_per_step,
                  "sampling": cfg.train.sampling}
-    if record.checkpoint_path.exists():
-        ckpt = load_checkpoint_file(record.checkpoint_path)
-        saved = ckpt.get("signature")
-        if saved != signature:
-            diff = config_diff(saved, signature) if isinstance(saved, dict) else [repr(saved)]
-            raise ConfigError(
-                f"checkpoint {record.checkpoint_path} was written by an incompatible model "
-                f"shape ({'; '.join(diff)}); restore the original model and vocab settings to "
-                f"resume it, or delete {record.dir} to start fresh"
-            )
+    ckpt = load_matching_checkpoint(record.checkpoint_path, signature)
+    if ckpt is not None:
         trainer.load_state_dict(ckpt)
         log.info("resuming from step %d (%s)", trainer.state.step, record.checkpoint_path)
         if dist.is_main:
@@ -276,7 +267,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
         tracker.log_metrics(row)
 
     def checkpoint(payload: dict[str, Any]) -> None:
-        save_checkpoint_file(record.checkpoint_path, payload, {"signature": signature})
+        save_checkpoint_file(record.checkpoint_path, payload, signature)
 
     summary = _summary_base(cfg, arm, corpus, cache, params, init, init_cost, block)
     try:
@@ -298,10 +289,10 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     for name, split in (("val", val), ("test", test)):
         per_target = target_nll(trainer.raw_model, split.ids, eval_windows(len(split.ids), block),
                                 device, cfg.train.batch_size, trainer.autocast, dist)
-        ev = result_from_targets(per_target, split.nbytes, split.extra)
+        ev = result_from_targets(per_target, split.nbytes, split.charges)
         sliding = evaluate(trainer.raw_model, split.ids, split.nbytes,
                            sliding_windows(len(split.ids), block, stride), device,
-                           cfg.train.batch_size, trainer.autocast, dist, split.extra)
+                           cfg.train.batch_size, trainer.autocast, dist, split.charges)
         setattr(summary, name, _split_result(cfg, split, ev, per_target, sliding, stride,
                                               cache.eod_id))
     summary.status = COMPLETED

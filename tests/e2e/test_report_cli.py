@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from embinit.study.report import build as B
-from tests.unit.study.fabricate import write_study
+from tests.unit.study.fabricate import write_new_study, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +56,22 @@ def test_module_entry_point(module: str, built: tuple[Path, Path], tmp_path: Pat
         timeout=120,
     )
     assert res.returncode == 2 and "error" in res.stderr and not (tmp_path / "x").exists()
+
+
+def test_module_entry_point_on_new_style_records(tmp_path: Path) -> None:
+    study = write_new_study(tmp_path / "experiments")
+    out = tmp_path / "out"
+    res = subprocess.run(
+        [sys.executable, "-m", "embinit.study.report", str(study), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    md = (out / "report.md").read_text()
+    assert "## Design\n" in md and "Holm-adjusted p" in md
+    assert (out / "heldout.csv").read_text().startswith("arm,scope,")
 
 
 def _png_is_blank(data: bytes) -> bool:

@@ -77,7 +77,7 @@ class TokenSplit:
     ids: np.ndarray  # read-only np.memmap
     nbytes: np.ndarray  # read-only np.memmap
     stats: SplitStats
-    extra: np.ndarray | None = None  # closed word vocab, val/test: lossless charge per token
+    charges: np.ndarray | None = None  # closed word vocab, val/test: lossless charge per token
 
 
 @dataclass
@@ -160,8 +160,9 @@ def _encode_split(
     gap_cost = spell_cost = None
     if charges is not None:
         # Few distinct gaps and unknown words: price each once.
-        gap_cost = functools.lru_cache(maxsize=None)(charges[1].cost)
-        spell_cost = functools.lru_cache(maxsize=1 << 20)(charges[0].cost)
+        spelling, layout = charges
+        gap_cost = functools.lru_cache(maxsize=None)(layout.cost)
+        spell_cost = functools.lru_cache(maxsize=1 << 20)(spelling.cost)
     with contextlib.ExitStack() as stack:
         f_ids = stack.enter_context(atomic_open(out_dir / f"{split}.ids.bin"))
         f_nb = stack.enter_context(atomic_open(out_dir / f"{split}.nbytes.bin"))

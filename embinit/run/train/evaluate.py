@@ -63,7 +63,7 @@ class EvalResult:
     nats: float  # summed over targets
     targets: int
     bytes: int  # UTF-8 bytes attributed to the targets
-    extra_nats: float = 0.0  # lossless charges of the targets (word-level: <unk>, whitespace)
+    charge_nats: float = 0.0  # lossless charges of the targets (word-level: <unk>, whitespace)
 
     @property
     def loss(self) -> float:
@@ -75,7 +75,7 @@ class EvalResult:
 
     @property
     def bpb_lossless(self) -> float:
-        return bits_per_byte(self.nats + self.extra_nats, self.bytes)
+        return bits_per_byte(self.nats + self.charge_nats, self.bytes)
 
 
 def _scored_batches(
@@ -125,17 +125,17 @@ def evaluate(
     batch_size: int,
     autocast: Autocast,
     dist: Dist | None = None,
-    extra: np.ndarray | None = None,
+    charges: np.ndarray | None = None,
 ) -> EvalResult:
     """Sum per-token NLL (nats) over the scored targets of `windows`; ranks split the
     windows and all-reduce.
 
     Takes `eval_windows` (every target once, short context at each window's start) or
-    `sliding_windows` (every target once, long context). `extra` (word-level token
+    `sliding_windows` (every target once, long context). `charges` (word-level token
     caches) holds each target's lossless charge, summed alongside.
     """
     d = dist or Dist()
-    nats, targets, nbytes_total, extra_total = 0.0, 0, 0, 0.0
+    nats, targets, nbytes_total, charge_total = 0.0, 0, 0, 0.0
     with _eval_mode(model):
         for st, length, skip, nll in _scored_batches(
             model, ids, windows[d.rank :: d.world_size], device, batch_size, autocast
@@ -144,12 +144,12 @@ def evaluate(
             targets += nll.numel()
             # The scored targets of a window at `st` are those of a window at st + skip.
             nbytes_total += window_target_bytes(nbytes, st + skip, length - skip)
-            if extra is not None:
-                extra_total += window_target_sum(extra, st + skip, length - skip)
-    nats, targets_f, bytes_f, extra_total = d.all_reduce_sum(
-        [nats, float(targets), float(nbytes_total), extra_total])
+            if charges is not None:
+                charge_total += window_target_sum(charges, st + skip, length - skip)
+    nats, targets_f, bytes_f, charge_total = d.all_reduce_sum(
+        [nats, float(targets), float(nbytes_total), charge_total])
     return EvalResult(nats=nats, targets=int(targets_f), bytes=int(bytes_f),
-                      extra_nats=extra_total)
+                      charge_nats=charge_total)
 
 
 def sliding_evaluate(
@@ -162,14 +162,14 @@ def sliding_evaluate(
     batch_size: int,
     autocast: Autocast,
     dist: Dist | None = None,
-    extra: np.ndarray | None = None,
+    charges: np.ndarray | None = None,
 ) -> EvalResult:
     """`evaluate` over `sliding_windows(len(ids), block, stride)`: every target once.
 
     stride None is block // 2 (at least 1), train.eval_stride's default.
     """
     windows = sliding_windows(len(ids), block, default_stride(block) if stride is None else stride)
-    return evaluate(model, ids, nbytes, windows, device, batch_size, autocast, dist, extra)
+    return evaluate(model, ids, nbytes, windows, device, batch_size, autocast, dist, charges)
 
 
 def default_stride(block: int) -> int:
@@ -212,11 +212,11 @@ def target_nll(
 
 
 def result_from_targets(nll: np.ndarray, nbytes: np.ndarray,
-                        extra: np.ndarray | None = None) -> EvalResult:
+                        charges: np.ndarray | None = None) -> EvalResult:
     """The EvalResult of a whole split from its `target_nll` array (saves a second pass)."""
     n_bytes = int(np.asarray(nbytes[1:]).sum(dtype=np.uint64))
-    charges = 0.0 if extra is None else float(np.asarray(extra[1:], dtype=np.float64).sum())
-    return EvalResult(nats=float(nll.sum()), targets=len(nll), bytes=n_bytes, extra_nats=charges)
+    charges = 0.0 if charges is None else float(np.asarray(charges[1:], dtype=np.float64).sum())
+    return EvalResult(nats=float(nll.sum()), targets=len(nll), bytes=n_bytes, charge_nats=charges)
 
 
 def per_document(values: np.ndarray, ids: np.ndarray, eod_id: int) -> np.ndarray:

@@ -173,7 +173,7 @@ class Trainer:
         seed: int,
         dist: Dist | None = None,
         device: torch.device | None = None,
-        val_extra: np.ndarray | None = None,
+        val_charges: np.ndarray | None = None,
         block: int | None = None,
         flops_per_token: float | None = None,
     ) -> None:
@@ -195,7 +195,7 @@ class Trainer:
                 "train.context_bytes"
             )
         self.train_ids, self.train_nbytes = train_ids, train_nbytes
-        self.val_ids, self.val_nbytes, self.val_extra = val_ids, val_nbytes, val_extra
+        self.val_ids, self.val_nbytes, self.val_charges = val_ids, val_nbytes, val_charges
         self.sampler = make_sampler(cfg, train_nbytes, self.block)
         self.windows_per_step = cfg.batch_size * cfg.grad_accum * self.dist.world_size
         self.tokens_per_step = self.windows_per_step * self.block
@@ -328,7 +328,7 @@ class Trainer:
     def eval_val_subset(self) -> EvalResult:
         return evaluate(
             self.raw_model, self.val_ids, self.val_nbytes, self.val_subset, self.device,
-            self.cfg.batch_size, self.autocast, self.dist, self.val_extra,
+            self.cfg.batch_size, self.autocast, self.dist, self.val_charges,
         )
 
     # -- the loop

@@ -226,12 +226,12 @@ def test_bpe_has_no_layout_charge(tmp_path):
 def test_extra_charges_sum_to_the_split_charges(tmp_path):
     """Per-token lossless charges: gap before each token, trailing gap on EOD, <unk> spelling."""
     cache = build(tmp_path)
-    assert cache.splits["train"].extra is None  # only held-out splits are charged
+    assert cache.splits["train"].charges is None  # only held-out splits are charged
     for name in ("val", "test"):
         split = cache.splits[name]
-        assert split.extra is not None and len(split.extra) == len(split.ids)
-        assert split.extra[0] == 0.0  # the leading EOD is not a target
-        assert float(split.extra.astype(np.float64).sum()) == pytest.approx(
+        assert split.charges is not None and len(split.charges) == len(split.ids)
+        assert split.charges[0] == 0.0  # the leading EOD is not a target
+        assert float(split.charges.astype(np.float64).sum()) == pytest.approx(
             split.stats.layout_nats + split.stats.unk_spelling_nats, rel=1e-6)
     # val doc "cat über": tokens cat, über(<unk>), then EOD with the trailing gap "".
     from embinit.metrics import LayoutModel
@@ -244,12 +244,12 @@ def test_extra_charges_sum_to_the_split_charges(tmp_path):
     layout = LayoutModel.fit(train_events, cache.spelling_model())
     want = [layout.cost("^|w", ""), layout.cost("w|w", " ") + cache.spelling_model().cost("über"),
             layout.cost("w|^", "")]
-    np.testing.assert_allclose(cache.splits["val"].extra[-3:], want, rtol=1e-6)
+    np.testing.assert_allclose(cache.splits["val"].charges[-3:], want, rtol=1e-6)
 
 
 def test_bpe_cache_has_no_extra_charges(tmp_path):
     cache = build(tmp_path, vocab=BPE)
-    assert all(split.extra is None for split in cache.splits.values())
+    assert all(split.charges is None for split in cache.splits.values())
 
 
 def unk_surfaces(tok, texts) -> list[str]:
@@ -276,7 +276,7 @@ def test_unk_spelling_nats_ngram_fitted_on_train_unk_surfaces(tmp_path):
             sum(ngram.cost(w) for w in words), rel=1e-12)
         assert stats.unk_spelling_nats_ngram > 0
     # The per-token lossless charges keep the unigram speller (unk_spelling_nats).
-    extra = cache.splits["val"].extra.astype(np.float64).sum()
+    extra = cache.splits["val"].charges.astype(np.float64).sum()
     val = cache.splits["val"].stats
     assert extra == pytest.approx(val.layout_nats + val.unk_spelling_nats, rel=1e-6)
 
@@ -303,7 +303,7 @@ def test_train_fitted_counts_ignore_val_text(tmp_path):
         TokenSentences(b.splits["train"].ids, vocab, b.eod_id))
     # Layout model and unigram speller: the untouched val document (doc3, last: cat über
     # EOD) is charged exactly the same nats, token by token.
-    np.testing.assert_array_equal(a.splits["val"].extra[-3:], b.splits["val"].extra[-3:])
+    np.testing.assert_array_equal(a.splits["val"].charges[-3:], b.splits["val"].charges[-3:])
     # The n-gram speller is the one fitted on train's <unk> surfaces in both builds.
     ngram = NgramSpeller.fit(unk_surfaces(tok, [DOCS["doc0"], DOCS["doc1"]]))
     for cache, docs in ((a, DOCS), (b, edited)):

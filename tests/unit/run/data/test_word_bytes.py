@@ -180,7 +180,7 @@ def test_spelled_shares_exact(tmp_path):
     # Nothing is dropped, so nothing is charged: no extra.bin, bpb is exact.
     for split in cache.splits.values():
         s = split.stats
-        assert split.extra is None and s.n_unk == 0 and s.n_gaps == 0
+        assert split.charges is None and s.n_unk == 0 and s.n_gaps == 0
         assert s.unk_spelling_nats == s.unk_spelling_nats_ngram == s.layout_nats == 0.0
     assert not any(p.name.endswith("extra.bin") for p in cache.dir.iterdir())
     train = cache.splits["train"].stats

@@ -83,23 +83,23 @@ def test_sliding_windows_at_stride_block_are_the_non_overlapping_ones() -> None:
 def test_sliding_eval_equals_non_overlapping_for_a_context_free_model() -> None:
     ids, nbytes, extra = _stream(57)
     model = Bigram(20)
-    flat = evaluate(model, ids, nbytes, eval_windows(57, 8), CPU, 3, null, extra=extra)
-    slid = sliding_evaluate(model, ids, nbytes, 8, 3, CPU, 3, null, extra=extra)
+    flat = evaluate(model, ids, nbytes, eval_windows(57, 8), CPU, 3, null, charges=extra)
+    slid = sliding_evaluate(model, ids, nbytes, 8, 3, CPU, 3, null, charges=extra)
     assert (slid.targets, slid.bytes) == (flat.targets, flat.bytes) == (56, int(nbytes[1:].sum()))
     assert slid.nats == pytest.approx(flat.nats, rel=1e-6)
-    assert slid.extra_nats == pytest.approx(flat.extra_nats, rel=1e-6)
-    assert flat.extra_nats == pytest.approx(float(extra[1:].astype(np.float64).sum()), rel=1e-6)
+    assert slid.charge_nats == pytest.approx(flat.charge_nats, rel=1e-6)
+    assert flat.charge_nats == pytest.approx(float(extra[1:].astype(np.float64).sum()), rel=1e-6)
 
 
 def test_sliding_eval_at_stride_block_is_the_non_overlapping_eval() -> None:
     ids, nbytes, extra = _stream(61)
     model = _gpt()
-    flat = evaluate(model, ids, nbytes, eval_windows(61, 8), CPU, 4, null, extra=extra)
-    assert sliding_evaluate(model, ids, nbytes, 8, 8, CPU, 4, null, extra=extra) == flat
+    flat = evaluate(model, ids, nbytes, eval_windows(61, 8), CPU, 4, null, charges=extra)
+    assert sliding_evaluate(model, ids, nbytes, 8, 8, CPU, 4, null, charges=extra) == flat
     # A shorter stride gives every target more context, and so, for a real model, other nats.
-    slid = sliding_evaluate(model, ids, nbytes, 8, 2, CPU, 4, null, extra=extra)
-    assert (slid.targets, slid.bytes, slid.extra_nats) == (flat.targets, flat.bytes,
-                                                           pytest.approx(flat.extra_nats))
+    slid = sliding_evaluate(model, ids, nbytes, 8, 2, CPU, 4, null, charges=extra)
+    assert (slid.targets, slid.bytes, slid.charge_nats) == (flat.targets, flat.bytes,
+                                                           pytest.approx(flat.charge_nats))
     assert slid.nats != flat.nats
     # stride None: train.eval_stride's default, half a block.
     assert sliding_evaluate(model, ids, nbytes, 8, None, CPU, 4, null) == sliding_evaluate(
@@ -132,14 +132,14 @@ class OneRank(Dist):
 def test_ranks_split_windows_and_their_sums_make_the_whole() -> None:
     ids, nbytes, extra = _stream(70)
     model = _gpt()
-    whole = sliding_evaluate(model, ids, nbytes, 8, 3, CPU, 2, null, extra=extra)
+    whole = sliding_evaluate(model, ids, nbytes, 8, 3, CPU, 2, null, charges=extra)
     parts = [sliding_evaluate(model, ids, nbytes, 8, 3, CPU, 2, null, OneRank(r, 3), extra)
              for r in range(3)]
     assert all(p.targets > 0 for p in parts)
     assert sum(p.targets for p in parts) == whole.targets
     assert sum(p.bytes for p in parts) == whole.bytes
     assert sum(p.nats for p in parts) == pytest.approx(whole.nats, rel=1e-9)
-    assert sum(p.extra_nats for p in parts) == pytest.approx(whole.extra_nats, rel=1e-9)
+    assert sum(p.charge_nats for p in parts) == pytest.approx(whole.charge_nats, rel=1e-9)
 
 
 def test_per_document_sums_targets_into_documents() -> None:
@@ -167,21 +167,21 @@ def test_periodic_eval_over_all_windows_is_the_final_eval() -> None:
     train_ids, train_nbytes, _ = _stream(200)
     cfg = TrainConfig(device="cpu", dtype="float32", batch_size=2, budget="steps", max_steps=1,
                       eval_windows=100)
-    trainer = Trainer(cfg, _gpt(), train_ids, train_nbytes, ids, nbytes, seed=0, val_extra=extra)
+    trainer = Trainer(cfg, _gpt(), train_ids, train_nbytes, ids, nbytes, seed=0, val_charges=extra)
     periodic = trainer.eval_val_subset()
     final = evaluate(trainer.raw_model, ids, nbytes, eval_windows(len(ids), trainer.block), CPU,
-                     cfg.batch_size, trainer.autocast, extra=extra)
+                     cfg.batch_size, trainer.autocast, charges=extra)
     assert isinstance(periodic, EvalResult)
     assert periodic.targets == final.targets == 48
     assert periodic.bytes == final.bytes
     assert periodic.nats == pytest.approx(final.nats, rel=1e-12)
-    assert periodic.extra_nats == pytest.approx(final.extra_nats, rel=1e-12)
+    assert periodic.charge_nats == pytest.approx(final.charge_nats, rel=1e-12)
     nll = target_nll(trainer.raw_model, ids, eval_windows(len(ids), trainer.block), CPU, 2,
                      trainer.autocast)
     from_targets = result_from_targets(nll, nbytes, extra)
     assert (from_targets.targets, from_targets.bytes) == (final.targets, final.bytes)
     assert from_targets.nats == pytest.approx(final.nats, rel=1e-9)
-    assert from_targets.extra_nats == pytest.approx(final.extra_nats, rel=1e-9)
+    assert from_targets.charge_nats == pytest.approx(final.charge_nats, rel=1e-9)
 
 
 def _two_rank_worker(rank: int, init_file: str, out_dir: str) -> None:
@@ -193,7 +193,7 @@ def _two_rank_worker(rank: int, init_file: str, out_dir: str) -> None:
         nll = target_nll(_gpt(), ids, sliding_windows(70, 8, 3), CPU, 2, null, d)
         ev = sliding_evaluate(_gpt(), ids, nbytes, 8, 3, CPU, 2, null, d, extra)
         np.save(f"{out_dir}/nll{rank}.npy", nll)
-        np.save(f"{out_dir}/ev{rank}.npy", [ev.nats, ev.targets, ev.bytes, ev.extra_nats])
+        np.save(f"{out_dir}/ev{rank}.npy", [ev.nats, ev.targets, ev.bytes, ev.charge_nats])
     finally:
         torch.distributed.destroy_process_group()
 
@@ -204,8 +204,8 @@ def test_two_gloo_ranks_gather_the_whole_per_target_array(tmp_path: Path) -> Non
                                 nprocs=2, join=True)
     ids, nbytes, extra = _stream(70)
     nll = target_nll(_gpt(), ids, sliding_windows(70, 8, 3), CPU, 2, null)
-    ev = sliding_evaluate(_gpt(), ids, nbytes, 8, 3, CPU, 2, null, extra=extra)
+    ev = sliding_evaluate(_gpt(), ids, nbytes, 8, 3, CPU, 2, null, charges=extra)
     for rank in range(2):  # every rank holds the whole array and the whole sums
         np.testing.assert_allclose(np.load(tmp_path / f"nll{rank}.npy"), nll, rtol=1e-6)
         np.testing.assert_allclose(np.load(tmp_path / f"ev{rank}.npy"),
-                                   [ev.nats, ev.targets, ev.bytes, ev.extra_nats], rtol=1e-9)
+                                   [ev.nats, ev.targets, ev.bytes, ev.charge_nats], rtol=1e-9)

@@ -178,6 +178,6 @@ def test_evaluate_adds_lossless_charges_of_the_targets_only() -> None:
     nbytes = np.array([0] + [2] * 22, dtype=np.uint32)
     extra = np.array([100.0] + [0.5] * 22, dtype=np.float32)  # position 0 is never a target
     res = evaluate(UniformModel(16), ids, nbytes, eval_windows(23, 5), torch.device("cpu"), 2,
-                   contextlib.nullcontext, extra=extra)
-    assert res.extra_nats == pytest.approx(11.0)
+                   contextlib.nullcontext, charges=extra)
+    assert res.charge_nats == pytest.approx(11.0)
     assert res.bpb_lossless == pytest.approx((22 * math.log(16) + 11.0) / (math.log(2) * 44))
