@@ -25,6 +25,7 @@ from embinit.study.report.doc import fmt_p
 from embinit.study.stats import BOOTSTRAP_B, TOST_CONFIDENCE, excludes_zero
 
 SPELLER_LABELS = {"unigram": "unigram", "ngram": "n-gram"}
+FEW_DOCS = 30  # below this many held-out documents, the headline warns about the bootstrap
 
 _METRIC_LABELS = {
     "val_bpb": "val bpb",
@@ -248,6 +249,14 @@ def headline_intro(
             "the documents and the seeds both arms completed, with replacement and the same "
             "draws for both arms, and recomputes each arm's bpb as Σ(nats + charges) / "
             "(ln 2 · Σ bytes) over those cells; p is two-sided, 2 min(share ≤ 0, share ≥ 0)."
+        )
+    boot = others[others["method"] == C.BOOTSTRAP]
+    if len(boot) and int(boot["n_docs"].min()) < FEW_DOCS:
+        n = int(boot["n_docs"].min())
+        out.append(
+            f"Only {n} held-out document{'s' if n != 1 else ''}: a bootstrap over so few tends to "
+            "give intervals that are too narrow, and a p-value at its floor (1/B) says only that "
+            "every resample fell on one side; read the intervals with that in mind."
         )
     if C.SEED_T in methods or (not methods and len(others)):
         arms = list(others.loc[others["method"] == C.SEED_T, "arm"])

@@ -69,6 +69,7 @@ def test_headline_section(built: tuple[Path, Path]) -> None:
     assert "no model selection uses the validation split" in head
     assert f"paired bootstrap over documents × seeds ({BOOTSTRAP_B:,} replicates" in head
     assert "no per-document losses" not in head
+    assert "Only 9 held-out documents: a bootstrap over so few tends to give intervals" in head
     assert "Holm-adjusted across the 3 primary comparisons" in head
     assert (
         "- word+word2vec vs bpe+scratch: -0.050 bpb [95% CI -0.050, -0.050], p<0.001, "
