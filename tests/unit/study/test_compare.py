@@ -244,3 +244,14 @@ def test_sliding_and_speller_tables(new: L.Study, study: Path) -> None:
     u, n = sp.loc[("word_unk+scratch", "unigram")], sp.loc[("word_unk+scratch", "ngram")]
     for scope in ("val", "test", "held-out"):
         assert n[scope] == pytest.approx(u[scope] + NGRAM_SHIFT, abs=1e-12)
+
+
+def test_bootstrap_pairs_on_the_seeds_both_arms_completed(tmp_path: Path) -> None:
+    study = write_new_study(tmp_path)
+    (study / REF / "seed2" / "summary.json").unlink()  # the reference's seed 2 never finished
+    s = L.load_study(study)
+    df = C.heldout_comparisons(s.runs, s.docs, REF).set_index("arm")
+    w = df.loc["word+word2vec"]
+    assert (w["method"], w["n_seeds"], w["n_docs"]) == (C.BOOTSTRAP, 2, 9)
+    assert w["diff"] == pytest.approx(-0.05, abs=1e-12)
+    assert (w["arm_seeds"], df.loc[REF, "arm_seeds"]) == (3, 2)  # own figures: own seeds
