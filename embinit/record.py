@@ -130,7 +130,8 @@ class SplitResult:
     # <unk> spellings priced by every speller: {"unigram": nats, "ngram": nats}
     spelling_nats: dict[str, float] | None = None
     bpb_lossless_by_speller: dict[str, float] | None = None
-    # Sliding-window evaluation (every target scored with at least block - stride of context)
+    # Sliding-window evaluation (every target scored with at least block - stride of context),
+    # charges included: comparable with bpb_lossless (equal to bpb for exact arms).
     bpb_sliding: float | None = None
     sliding_stride: int | None = None
     # Per document, in split order: model nats (plus lossless charges), and UTF-8 bytes.

@@ -136,7 +136,8 @@ def _bpb(nats: float, n_bytes: int) -> float:
 
 
 def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target: np.ndarray,
-                  sliding: EvalResult, stride: int, eod_id: int) -> SplitResult:
+                  sliding: EvalResult, stride: int, eod_id: int,
+                  doc_ids: list[str] | None) -> SplitResult:
     stats = split.stats
     spellers = {"unigram": stats.unk_spelling_nats,
                 "ngram": getattr(stats, "unk_spelling_nats_ngram", None)}
@@ -161,6 +162,7 @@ def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target
             for k, v in spellers.items() if v is not None} if closed else None,
         bpb_sliding=sliding.bpb_lossless,
         sliding_stride=stride,
+        doc_ids=list(doc_ids) if doc_ids else None,
         doc_nats=[float(x) for x in doc_nats],
         doc_charge_nats=[float(x) for x in charges],
         doc_bytes=[int(x) for x in doc_bytes],
@@ -294,7 +296,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
                            sliding_windows(len(split.ids), block, stride), device,
                            cfg.train.batch_size, trainer.autocast, dist, split.charges)
         setattr(summary, name, _split_result(cfg, split, ev, per_target, sliding, stride,
-                                              cache.eod_id))
+                                              cache.eod_id, cache.doc_ids.get(name)))
     summary.status = COMPLETED
     summary.train = TrainResult(
         steps=state.step,

@@ -97,7 +97,7 @@ def test_per_document_results_add_up_to_the_split(runs: dict, name: str) -> None
     s, _ = runs[name]
     for split in ("val", "test"):
         r = s[split]
-        assert len(r["doc_nats"]) == len(r["doc_bytes"]) == s["data"][f"{split}_docs"]
+        assert len(r["doc_nats"]) == len(r["doc_bytes"]) == len(r["doc_ids"]) == s["data"][f"{split}_docs"]
         assert sum(r["doc_bytes"]) == r["bytes"]
         assert sum(r["doc_nats"]) == pytest.approx(r["nats"], rel=1e-9)
         charged = r["unk_spelling_nats"] + r["layout_nats"]

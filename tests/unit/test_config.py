@@ -8,7 +8,6 @@ from omegaconf import OmegaConf
 
 from embinit.config import validate
 from embinit.errors import ConfigError
-
 from tests.conftest import CONF, compose_config
 
 GROUPS = ["data", "vocab", "init", "model", "train", "logger", "arm", "study"]

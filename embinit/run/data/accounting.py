@@ -107,6 +107,7 @@ class SplitAccumulator:
         self.unk_surfaces: Counter[str] = Counter()
         # Word-level tokens drop the text between them; count those gaps to price them later.
         self.layout: Counter[tuple[str, str]] | None = Counter() if track_layout else None
+        self.doc_ids: list[str] = []  # in stream order: pairs documents across arms
 
     def add(self, text: str, ids: np.ndarray, events: list[tuple[str, str]] | None,
             surfaces: list[str], unk_id: int,

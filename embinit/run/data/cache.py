@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 # Bump when the stream layout, the byte attribution or meta.json changes.
 # 5: n-gram <unk> speller and the spelled-out word counts of word(oov=bytes) in SplitStats.
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 OOV_CURVE_SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 NBYTES_DTYPE = np.dtype(np.uint32)
 EXTRA_DTYPE = np.dtype(np.float32)
@@ -91,6 +91,7 @@ class TokenCache:
     splits: dict[str, TokenSplit]
     word_oov_curve: list[dict[str, float]]
     spelling_counts: np.ndarray = field(repr=False)  # 257 byte/end-of-word counts of train tokens
+    doc_ids: dict[str, list[str]] = field(default_factory=dict)  # val/test, in stream order
 
     def train_token_counts(self) -> np.ndarray:
         """How often each token id occurs in the train stream (length vocab_size)."""
@@ -194,6 +195,7 @@ def _encode_split(
                 spelled = spelled_words(np.asarray(enc.word_ids, dtype=np.int64),
                                         nbytes) if track_spelled else None
                 acc.add(text, ids, events, surfaces, unk_id, spelled)
+                acc.doc_ids.append(doc.doc_id)
                 if gap_cost is not None and spell_cost is not None and events is not None:
                     # Token i pays for the gap before it; the EOD after the document pays
                     # for the trailing gap; an <unk> also pays for spelling its word.
@@ -288,6 +290,8 @@ def _build(
         "unk_id": unk_id,
         "files": files,
         "splits": stats,
+        # Held-out documents in stream order; the report pairs arms document by document.
+        "doc_ids": {split: accs[split].doc_ids for split in ("val", "test")},
         "spelling_counts": [int(c) for c in spelling_counts],
         "word_oov_curve": oov_curve(word_tallies["train"], word_tallies["val"], OOV_CURVE_SIZES),
     }
@@ -311,7 +315,7 @@ def _open(meta: dict[str, Any], out_dir: Path, reused: bool) -> TokenCache:
     return TokenCache(
         key=meta["key"], dir=out_dir, vocab_size=int(meta["vocab_size"]),
         eod_id=int(meta["eod_id"]), unk_id=int(meta["unk_id"]), reused=reused, splits=splits,
-        word_oov_curve=meta["word_oov_curve"],
+        word_oov_curve=meta["word_oov_curve"], doc_ids=meta.get("doc_ids", {}),
         spelling_counts=np.asarray(meta["spelling_counts"], dtype=np.int64))
 
 

@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-from embinit.tools import bench
 from embinit.params import param_breakdown
 from embinit.run.model import GPT, fused_adamw_supported
+from embinit.tools import bench
 from tests.conftest import ROOT
 
 TINY = ["--layers", "1", "--heads", "2", "--d-model", "32", "--block", "16", "--batch", "2",
