@@ -10,8 +10,11 @@ With per-document losses in the records, intervals and p-values come from the pa
 bootstrap over documents x seeds (``embinit.study.stats.paired_bootstrap``); without them
 (older records) from Student t over seeds alone, which ignores how few documents there
 are. Either way p-values are Holm-adjusted across the study's primary comparisons and
-equivalence is TOST at the study's margin. ``heldout_comparisons`` returns one row per arm;
-``outcome`` says what the row supports, and the verdict sentences only put it in words.
+equivalence is TOST at the study's margin. The primary comparisons are declared in
+study.json: an arm against the reference, or two arms against each other ("a vs b", e.g.
+the init effect at a fixed tokenizer), compared the same way. ``heldout_comparisons``
+returns one row per arm, then one per declared pair; ``outcome`` says what a row supports,
+and the verdict sentences only put it in words.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ ALPHA = 0.05
 # What a row supports (column ``outcome``).
 LOWER, HIGHER, NOT_SIGNIFICANT = "lower", "higher", "not significant"
 SPELLER_DEPENDENT, NO_COMPARISON, REFERENCE = "depends on the speller", "no comparison", "reference"
+PAIR_SEP = " vs "  # study.json primary: "<arm> vs <arm>"
 
 
 def _col(df: pd.DataFrame, col: str) -> pd.Series:
@@ -272,6 +276,64 @@ def outcome(row: Mapping[str, Any], margin: float, names: Sequence[str] = (),
     return NOT_SIGNIFICANT, equiv
 
 
+def declared(
+    primary: Sequence[str], arms: Sequence[str], reference_arm: str
+) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """study.json ``primary`` read against the arms present: (arms compared with the
+    reference, pairs ``(a, b)`` compared with each other, entries not compared here).
+
+    An entry is ``"<arm>"`` (against ``reference_arm``) or ``"<arm> vs <arm>"``. A pair
+    whose second arm is the reference is the first form; an entry naming an arm without
+    run directories, the reference alone, or an arm against itself is not compared.
+    Order is kept and repeats are dropped.
+    """
+    present = set(arms)
+    singles: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    absent: list[str] = []
+    for entry in primary:
+        parts = str(entry).split()
+        if len(parts) == 3 and parts[1] == PAIR_SEP.strip():
+            a, b = parts[0], parts[2]
+            if a in present and b in present and a != b:
+                if b == reference_arm:
+                    if a not in singles:
+                        singles.append(a)
+                elif (a, b) not in pairs:
+                    pairs.append((a, b))
+                continue
+        elif len(parts) == 1 and parts[0] in present and parts[0] != reference_arm:
+            if parts[0] not in singles:
+                singles.append(parts[0])
+            continue
+        if str(entry) not in absent:
+            absent.append(str(entry))
+    return singles, pairs, absent
+
+
+def _compare(
+    a_done: pd.DataFrame,
+    b_done: pd.DataFrame,
+    docs: pd.DataFrame,
+    a: str,
+    b: str,
+    splits: Sequence[str],
+    confidence: float,
+    names: Sequence[str],
+) -> dict[str, Any]:
+    """Arm a minus arm b on their per-document figures (``_versus``), with the per-speller
+    columns when either arm prices `<unk>` spellings under several spellers."""
+    out = _versus(a_done, b_done, docs, a, b, splits, confidence)
+    if np.isfinite(out.get("diff", math.nan)) and (
+        _has_spellers(a_done, splits, names) or _has_spellers(b_done, splits, names)
+    ):
+        common = sorted(set(a_done["seed"]) & set(b_done["seed"]))
+        for k, shift in _speller_shifts(a_done, b_done, common, splits, names).items():
+            for col in ("diff", "diff_lo", "diff_hi", "tost_lo", "tost_hi"):
+                out[f"{col}_{k}"] = out[col] + shift
+    return out
+
+
 def heldout_comparisons(
     runs: pd.DataFrame,
     docs: pd.DataFrame,
@@ -282,57 +344,82 @@ def heldout_comparisons(
     confidence: float = 0.95,
     facts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per arm (reference first): its figure and the difference to the reference.
+    """One row per arm (reference first): its figure and the difference to the reference;
+    then one row per declared pair ``"a vs b"`` of ``primary`` (column ``pair``).
 
     ``scope``: ``held-out`` (val and test documents pooled), ``val`` or ``test``. Columns:
-    arm, scope, exact, figure (``bpb`` or ``lossless bpb``), bpb/bpb_lo/bpb_hi (the arm's
-    own figure and CI, arm_method/arm_seeds/arm_docs), diff/diff_lo/diff_hi (arm minus
-    reference, CI at ``confidence``), tost_lo/tost_hi (at ``TOST_CONFIDENCE``), p, p_holm
-    (Holm over the ``primary`` arms, all non-reference arms when empty), primary,
-    n_seeds/n_docs (the cells paired), method (``bootstrap`` or ``seed t``), note, and per
-    speller k of a charged arm diff_k, diff_lo_k ... (the interval moved by how far the
-    speller's point difference lies from the records' own); then outcome and equivalent.
+    arm, scope, versus (the arm subtracted: the reference, or a pair's second arm), exact,
+    figure (``bpb`` or ``lossless bpb``: an arm row's own figure, a pair row's compared
+    figure, bpb only when both arms are exact), bpb/bpb_lo/bpb_hi (an arm's own figure and
+    CI, arm_method/arm_seeds/arm_docs; NaN in pair rows), diff/diff_lo/diff_hi (arm minus
+    versus, CI at ``confidence``), tost_lo/tost_hi (at ``TOST_CONFIDENCE``), p, p_holm
+    (Holm over the primary comparisons: the ``primary`` arms and pairs, every non-reference
+    arm when ``primary`` is empty), primary, pair, n_seeds/n_docs (the cells paired),
+    method (``bootstrap`` or ``seed t``), note, and per speller k where an arm is charged
+    diff_k, diff_lo_k ... (the interval moved by how far the speller's point difference
+    lies from the records' own); then outcome and equivalent. See ``declared`` for how
+    ``primary`` is read.
     """
     splits = SCOPES[scope]
     facts = arm_facts(runs) if facts is None else facts
     exact = dict(zip(facts["arm"], facts["exact"], strict=True))
     done = completed(runs)
     arms = arm_order(runs, reference_arm)
-    family = [a for a in (primary or arms) if a in arms and a != reference_arm]
+    singles, pairs, _ = declared(primary, arms, reference_arm)
+    family = singles if primary else [a for a in arms if a != reference_arm]
     names = spellers(runs)
     r_done = done[done["arm"] == reference_arm]
     rows: list[dict[str, Any]] = []
     for arm in arms:
         a_done = done[done["arm"] == arm]
-        row: dict[str, Any] = {"arm": arm, "scope": scope, "exact": bool(exact.get(arm, False))}
+        row: dict[str, Any] = {"arm": arm, "scope": scope, "versus": reference_arm,
+                               "exact": bool(exact.get(arm, False))}
         row.update(_nan_row(_NUM))
         row["figure"] = "bpb" if row["exact"] else "lossless bpb"
-        row.update(n_seeds=0, n_docs=0, method="", note="", primary=arm in family)
+        row.update(n_seeds=0, n_docs=0, method="", note="", primary=arm in family, pair=False)
         if len(a_done):
             row.update(_own_figure(a_done, docs, arm, splits, confidence))
         if arm == reference_arm:
             row["note"] = "reference arm"
         elif len(a_done) and len(r_done):
-            row.update(_versus(a_done, r_done, docs, arm, reference_arm, splits, confidence))
-            if np.isfinite(row["diff"]) and (
-                _has_spellers(a_done, splits, names) or _has_spellers(r_done, splits, names)
-            ):
-                common = sorted(set(a_done["seed"]) & set(r_done["seed"]))
-                for k, shift in _speller_shifts(a_done, r_done, common, splits, names).items():
-                    for col in ("diff", "diff_lo", "diff_hi", "tost_lo", "tost_hi"):
-                        row[f"{col}_{k}"] = row[col] + shift
+            row.update(_compare(a_done, r_done, docs, arm, reference_arm, splits, confidence,
+                                names))
+        rows.append(row)
+    for a, b in pairs:
+        a_done, b_done = done[done["arm"] == a], done[done["arm"] == b]
+        both = bool(exact.get(a, False)) and bool(exact.get(b, False))
+        row = {"arm": a, "scope": scope, "versus": b, "exact": both}
+        row.update(_nan_row(_NUM))
+        row["figure"] = "bpb" if both else "lossless bpb"
+        row.update(n_seeds=0, n_docs=0, method="", note="", primary=True, pair=True)
+        if len(a_done) and len(b_done):
+            row.update(_compare(a_done, b_done, docs, a, b, splits, confidence, names))
+        else:
+            row["note"] = "no completed runs"
         rows.append(row)
     df = pd.DataFrame(rows)
     in_family = df["primary"].to_numpy(bool)
     df["p_holm"] = math.nan
     df.loc[in_family, "p_holm"] = holm(df.loc[in_family, "p"].to_numpy(float))
     decided = [
-        (REFERENCE, False) if r["arm"] == reference_arm else outcome(r, margin, names)
+        (REFERENCE, False) if r["arm"] == reference_arm and not r["pair"]
+        else outcome(r, margin, names)
         for r in df.to_dict("records")
     ]
     df["outcome"] = [o for o, _ in decided]
     df["equivalent"] = [e for _, e in decided]
     return df
+
+
+def arm_rows(comp: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a ``heldout_comparisons`` table that compare an arm with the reference
+    (the reference's own row included)."""
+    return comp[~comp["pair"].astype(bool)] if "pair" in comp.columns else comp
+
+
+def pair_rows(comp: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a ``heldout_comparisons`` table that compare two declared arms."""
+    return comp[comp["pair"].astype(bool)] if "pair" in comp.columns else comp.iloc[:0]
 
 
 def comparison_figure(facts: pd.DataFrame, arm: str, ref: str) -> str:
@@ -349,14 +436,18 @@ __all__ = [
     "LOWER",
     "NOT_SIGNIFICANT",
     "NO_COMPARISON",
+    "PAIR_SEP",
     "REFERENCE",
     "SCOPES",
     "SEED_T",
     "SPELLER_DEPENDENT",
     "arm_facts",
+    "arm_rows",
     "comparison_figure",
+    "declared",
     "heldout_comparisons",
     "outcome",
+    "pair_rows",
     "seed_figure",
     "spellers",
 ]

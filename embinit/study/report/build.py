@@ -5,7 +5,8 @@ Writes into ``--out`` (default ``results/<study name>``)::
     report.md      GitHub-renderable: pipe tables, figures linked as figures/*.png
     report.html    self-contained: the same content, figures embedded as data: URIs
     summary.csv    one row per arm: counts, means, seed-only CI bounds, paired differences
-    heldout.csv    one row per (scope, arm): the held-out comparisons with the reference
+    heldout.csv    one row per (scope, arm): the held-out comparisons with the reference,
+                   then per (scope, declared pair "a vs b"): arm a minus arm `versus`
                    (bootstrap over documents x seeds, Holm-adjusted p, equivalence)
     runs.csv       one row per run directory, completed or not
     figures/*.png  the figures
@@ -28,7 +29,14 @@ import pandas as pd
 
 from embinit.errors import EmbinitError
 from embinit.storage import atomic_write_bytes
-from embinit.study.compare import SCOPES, arm_facts, heldout_comparisons, spellers
+from embinit.study.compare import (
+    PAIR_SEP,
+    SCOPES,
+    arm_facts,
+    declared,
+    heldout_comparisons,
+    spellers,
+)
 from embinit.study.design import body_init_check, design_table, sliding_table, speller_table
 from embinit.study.load import (
     Study,
@@ -218,11 +226,18 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
             f"{ref}. Everything below is generated from the run records (`python -m embinit.report`)."
         )
     )
-    absent = [a for a in primary if a not in arms or a == ref]
-    if absent:
+    _, _, absent = declared(primary, arms, ref)
+    lone = [a for a in absent if PAIR_SEP not in a]
+    pairs = [a for a in absent if PAIR_SEP in a]
+    if lone:
         blocks.append(Para(
             "Declared primary in study.json but not an arm compared with the reference here: "
-            + ", ".join(absent) + "."
+            + ", ".join(lone) + "."
+        ))
+    if pairs:
+        blocks.append(Para(
+            "Declared primary in study.json but not a pair of two different arms of this "
+            "study: " + ", ".join(pairs) + "."
         ))
     blocks += [
         *design_blocks(design_table(runs, facts, arms), body_init_check(runs)),

@@ -1,8 +1,8 @@
 """The report's design and held-out sections: each a function from tables to blocks.
 
 Design (what each arm was given), the headline (arms against the reference on the pooled
-held-out documents), the same per split, the sliding-window evaluation and the bound of
-closed-vocabulary arms under each speller. The tables come from ``embinit.study.design``
+held-out documents, and the pairs of arms study.json declares), the same per split, the
+sliding-window evaluation and the bound of closed-vocabulary arms under each speller. The tables come from ``embinit.study.design``
 and ``embinit.study.compare``; the sentences from ``embinit.study.report.verdicts``.
 """
 
@@ -119,7 +119,7 @@ def _comparison_table(
     tok = dict(zip(facts["arm"], facts["tokenizer"], strict=True))
     ci = f"{confidence:.0%} CI"
     rows = []
-    for r in comp.to_dict("records"):
+    for r in C.arm_rows(comp).to_dict("records"):
         is_ref = r["arm"] == ref
         cells = (f"{int(r['arm_docs'])} × {int(r['arm_seeds'])}" if r.get("arm_method") ==
                  C.BOOTSTRAP else f"{int(r['arm_seeds'])} seeds" if is_finite(r["bpb"]) else NA)
@@ -145,6 +145,47 @@ def _comparison_table(
     )
 
 
+def _cells(r: Mapping[str, Any]) -> str:
+    if r["method"] == C.BOOTSTRAP:
+        return f"{int(r['n_docs'])} × {int(r['n_seeds'])}"
+    return f"{int(r['n_seeds'])} seeds" if is_finite(r["diff"]) else NA
+
+
+def _pair_table(comp: pd.DataFrame, margin: float, confidence: float) -> Table | None:
+    """The declared pairs of a ``heldout_comparisons`` table, or None when there are none."""
+    pairs = C.pair_rows(comp)
+    if pairs.empty:
+        return None
+    ci = f"{confidence:.0%} CI"
+    rows = [
+        [
+            f"{r['arm']} vs {r['versus']}",
+            r["figure"],
+            _cells(r),
+            fmt_ci(r["diff"], r["diff_lo"], r["diff_hi"], signed=True),
+            fmt_p(r["p"]),
+            fmt_p(r["p_holm"]),
+            fmt_ci(r["diff"], r["tost_lo"], r["tost_hi"], signed=True),
+            "yes" if r["equivalent"] else "no",
+            r["outcome"],
+        ]
+        for r in pairs.to_dict("records")
+    ]
+    return Table(
+        ["comparison (a vs b)", "figure", "documents × seeds", f"Δ a − b [{ci}]", "p", "Holm p",
+         f"Δ [{TOST_CONFIDENCE:.0%} CI]", f"equivalent ±{margin:g}", "outcome"],
+        rows,
+        align="llrrrrrll",
+    )
+
+
+_PAIR_NOTE = (
+    "Declared in study.json as `a vs b`: the first arm minus the second, on the documents and "
+    "seeds both completed, on bpb when both arms are exact and on lossless bpb otherwise; "
+    "these are primary comparisons, Holm-adjusted in one family with the primary rows above."
+)
+
+
 def headline_blocks(
     comp: pd.DataFrame,
     ref: str,
@@ -153,7 +194,7 @@ def headline_blocks(
     names: Sequence[str],
     confidence: float = 0.95,
 ) -> list[Block]:
-    return [
+    blocks: list[Block] = [
         Heading(2, "Headline: held-out bits per byte"),
         *[Para(t) for t in headline_intro(comp, ref, margin, confidence)],
         Bullets(headline_verdicts(comp, ref, facts, margin, names, confidence)),
@@ -164,6 +205,10 @@ def headline_blocks(
             "comparisons; outcome: what the adjusted p and the interval support."
         ),
     ]
+    pairs = _pair_table(comp, margin, confidence)
+    if pairs is not None:
+        blocks += [Heading(3, "Declared pairwise comparisons"), Para(_PAIR_NOTE), pairs]
+    return blocks
 
 
 def split_blocks(
@@ -186,6 +231,9 @@ def split_blocks(
             Heading(3, _SCOPE_LABELS.get(scope, scope).capitalize()),
             _comparison_table(comp, ref, facts, margin, confidence),
         ]
+        pairs = _pair_table(comp, margin, confidence)
+        if pairs is not None:
+            blocks += [Para("Declared pairwise comparisons (a minus b):"), pairs]
     return blocks
 
 
@@ -221,7 +269,7 @@ def speller_blocks(
 ) -> list[Block]:
     if spell.empty:
         return []
-    by_arm = comp.set_index("arm")
+    by_arm = C.arm_rows(comp).set_index("arm")
     rows = []
     for _, r in spell.iterrows():
         k = r["speller"]

@@ -2,10 +2,10 @@
 
 Generated, never hand-written, so the prose cannot drift from the numbers.
 ``headline_verdicts`` words the held-out comparisons of ``embinit.study.compare``: each
-arm against the reference on the like-for-like figure, with its interval, raw and
-Holm-adjusted p, and what that supports (lower, higher, not significant, equivalent
-within the margin, or not decided because it depends on the speller); a sentence never
-claims more than its interval, and "tied" is never said. ``verdicts`` is the longer,
+arm against the reference, and each pair of arms study.json declares, on the like-for-like
+figure, with its interval, raw and Holm-adjusted p, and what that supports (lower, higher,
+not significant, equivalent within the margin, or not decided because it depends on the
+speller); a sentence never claims more than its interval, and "tied" is never said. ``verdicts`` is the longer,
 exploratory list over every metric from an ``arm_summary`` table (seed-only intervals,
 unadjusted p), which names a lowest arm only among arms whose figures are comparable.
 """
@@ -229,7 +229,7 @@ def headline_intro(
 ) -> list[str]:
     """The sentences that say how the headline comparisons were made (method, figure,
     family, equivalence), from a ``heldout_comparisons`` table."""
-    others = comp[comp["arm"] != ref]
+    others = _others(comp, ref)
     methods = set(others["method"]) - {""}
     family = int(others["primary"].sum())
     tost = f"{TOST_CONFIDENCE:.0%}"
@@ -259,9 +259,17 @@ def headline_intro(
             "every resample fell on one side; read the intervals with that in mind."
         )
     if C.SEED_T in methods or (not methods and len(others)):
-        arms = list(others.loc[others["method"] == C.SEED_T, "arm"])
-        which = "These records carry" if len(arms) == len(others) else (
-            f"The records of {', '.join(arms)} carry")
+        seed_t = others[others["method"] == C.SEED_T]
+        pairs = C.pair_rows(seed_t)
+        arms = list(C.arm_rows(seed_t)["arm"])
+        if len(seed_t) == len(others):
+            which = "These records carry"
+        elif len(pairs):
+            labels = [f"{a} vs {ref}" for a in arms]
+            labels += [f"{r['arm']} vs {r['versus']}" for r in pairs.to_dict("records")]
+            which = f"The comparisons {', '.join(labels)} rest on records that carry"
+        else:
+            which = f"The records of {', '.join(arms)} carry"
         out.append(
             f"{which} no per-document losses, so their intervals and p-values are Student t "
             "over seeds alone, which ignores the variation between the few held-out documents "
@@ -269,7 +277,8 @@ def headline_intro(
         )
     out.append(
         f"p-values are Holm-adjusted across the {family} primary comparison"
-        f"{'s' if family != 1 else ''} (study.json `primary`, else every arm against {ref}); "
+        f"{'s' if family != 1 else ''} (study.json `primary`: an arm against {ref}, or "
+        f"two arms against each other; else every arm against {ref}); "
         "an arm is called lower or higher only when its adjusted p is below 0.05 and its "
         f"interval excludes zero. Equivalence within ±{margin:g} bpb is claimed only when the "
         f"{tost} interval lies inside (-{margin:g}, +{margin:g}) (TOST at α = 0.05); otherwise a "
@@ -297,7 +306,8 @@ def headline_sentence(
     confidence: float = 0.95,
     lowercase_note: str = "",
 ) -> str:
-    """One arm against the reference, from a ``heldout_comparisons`` row."""
+    """One arm against ``ref`` (the reference, or a declared pair's second arm), from a
+    ``heldout_comparisons`` row."""
     arm, out = row["arm"], row["outcome"]
     head = f"{arm} vs {ref}"
     if out == C.NO_COMPARISON or not np.isfinite(row["diff"]):
@@ -339,18 +349,27 @@ def headline_verdicts(
     names: Sequence[str] = (),
     confidence: float = 0.95,
 ) -> list[str]:
-    """One sentence per arm against the reference, primary comparisons first, from a
-    ``heldout_comparisons`` table; each says what its interval and p support, no more."""
+    """One sentence per comparison, from a ``heldout_comparisons`` table: the primary arms
+    against the reference, the declared pairs, then the secondary arms; each says what its
+    interval and p support, no more."""
     info = facts.set_index("arm")
-    others = comp[comp["arm"] != ref]
-    ordered = pd.concat([others[others["primary"]], others[~others["primary"]]])
-    return [
-        headline_sentence(
-            r, ref, C.comparison_figure(facts, r["arm"], ref), margin, names, confidence,
-            _lowercase_note(info, (r["arm"], ref)),
-        )
-        for r in ordered.to_dict("records")
-    ]
+    arms = C.arm_rows(comp)
+    arms = arms[arms["arm"] != ref]
+    ordered = pd.concat([arms[arms["primary"]], C.pair_rows(comp), arms[~arms["primary"]]])
+    out = []
+    for r in ordered.to_dict("records"):
+        versus = str(r.get("versus") or ref)
+        out.append(headline_sentence(
+            r, versus, C.comparison_figure(facts, r["arm"], versus), margin, names, confidence,
+            _lowercase_note(info, (r["arm"], versus)),
+        ))
+    return out
+
+
+def _others(comp: pd.DataFrame, ref: str) -> pd.DataFrame:
+    """Every comparison row of a ``heldout_comparisons`` table (all but the reference's own)."""
+    arms = C.arm_rows(comp)
+    return pd.concat([arms[arms["arm"] != ref], C.pair_rows(comp)])
 
 
 __all__ = ["headline_intro", "headline_sentence", "headline_verdicts", "verdicts"]

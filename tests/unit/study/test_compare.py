@@ -255,3 +255,123 @@ def test_bootstrap_pairs_on_the_seeds_both_arms_completed(tmp_path: Path) -> Non
     assert (w["method"], w["n_seeds"], w["n_docs"]) == (C.BOOTSTRAP, 2, 9)
     assert w["diff"] == pytest.approx(-0.05, abs=1e-12)
     assert (w["arm_seeds"], df.loc[REF, "arm_seeds"]) == (3, 2)  # own figures: own seeds
+
+
+# ------------------------------------------------------------------------------ declared pairs
+#
+# Per document, word+word2vec - bpe+word2vec = -0.05 - 0.004 alt (alt = +1 on even documents,
+# -1 on odd), so pooled over seeds and documents the pair's difference is
+# -0.05 - 0.004 sum(alt bytes) / sum(bytes); word_unk+scratch - word+word2vec on lossless
+# bpb = 0.054 + 0.03 alt per document.
+
+PAIR = "word+word2vec vs bpe+word2vec"
+CHARGED_PAIR = "word_unk+scratch vs word+word2vec"
+
+
+def _alt_share(splits: tuple[str, ...] = ("val", "test")) -> float:
+    sizes = [b for s in splits for b in DOC_BYTES[s]]
+    alt = [1 if j % 2 == 0 else -1 for s in splits for j in range(len(DOC_BYTES[s]))]
+    return sum(a * b for a, b in zip(alt, sizes, strict=True)) / sum(sizes)
+
+
+def _pair(df: pd.DataFrame, a: str, b: str) -> pd.Series:
+    rows = C.pair_rows(df)
+    rows = rows[(rows["arm"] == a) & (rows["versus"] == b)]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_declared_reads_arms_and_pairs() -> None:
+    arms = list(NEW_ARMS)
+    singles, pairs, absent = C.declared(
+        ["word+word2vec", PAIR, " word+word2vec  vs  bpe+word2vec ", "bpe+word2vec vs bpe+scratch",
+         "no+such", "no+such vs bpe+word2vec", "bpe+word2vec vs bpe+word2vec", REF,
+         "word+word2vec versus bpe+word2vec"],
+        arms, REF,
+    )
+    assert singles == ["word+word2vec", "bpe+word2vec"]  # "a vs <reference>" is the arm form
+    assert pairs == [("word+word2vec", "bpe+word2vec")]  # repeats dropped
+    assert absent == ["no+such", "no+such vs bpe+word2vec", "bpe+word2vec vs bpe+word2vec", REF,
+                      "word+word2vec versus bpe+word2vec"]
+
+
+def test_pair_difference_is_arm_a_minus_arm_b(new: L.Study) -> None:
+    df = C.heldout_comparisons(new.runs, new.docs, REF, primary=[PAIR])
+    assert list(df["arm"]) == [*NEW_ARMS, "word+word2vec"]  # arm rows, then the pair
+    p = _pair(df, "word+word2vec", "bpe+word2vec")
+    expected = -0.05 - 0.004 * _alt_share()
+    assert p["diff"] == pytest.approx(expected, abs=1e-12)
+    arms = C.arm_rows(df).set_index("arm")
+    assert p["diff"] == pytest.approx(
+        arms.loc["word+word2vec", "diff"] - arms.loc["bpe+word2vec", "diff"], abs=1e-12)
+    assert p["diff"] == pytest.approx(
+        arms.loc["word+word2vec", "bpb"] - arms.loc["bpe+word2vec", "bpb"], abs=1e-12)
+    assert (p["figure"], p["exact"], p["method"], p["n_seeds"], p["n_docs"]) == (
+        "bpb", True, C.BOOTSTRAP, 3, 9)
+    assert p["diff_lo"] <= p["tost_lo"] < expected < p["tost_hi"] <= p["diff_hi"] < 0
+    assert p["p"] == 1 / BOOTSTRAP_B  # every document favours word+word2vec
+    assert p["primary"] and p["pair"] and p["outcome"] == C.LOWER and not p["equivalent"]
+    # a family of one: the pair alone is primary, every arm row secondary
+    assert p["p_holm"] == p["p"]
+    assert not arms["primary"].any() and arms["p_holm"].isna().all()
+    for scope in ("val", "test"):
+        sp = C.heldout_comparisons(new.runs, new.docs, REF, scope, primary=[PAIR])
+        p = _pair(sp, "word+word2vec", "bpe+word2vec")
+        assert p["scope"] == scope and p["n_docs"] == len(DOC_BYTES[scope])
+        assert p["diff"] == pytest.approx(-0.05 - 0.004 * _alt_share((scope,)), abs=1e-12)
+
+
+def test_pairs_enter_the_holm_family(new: L.Study) -> None:
+    one = C.heldout_comparisons(new.runs, new.docs, REF, primary=["word+word2vec"])
+    assert C.arm_rows(one).set_index("arm").loc["word+word2vec", "p_holm"] == 1 / BOOTSTRAP_B
+    primary = ["word+word2vec", PAIR, "bpe+word2vec", CHARGED_PAIR]
+    df = C.heldout_comparisons(new.runs, new.docs, REF, primary=primary)
+    arms = C.arm_rows(df).set_index("arm")
+    pair, charged = _pair(df, "word+word2vec", "bpe+word2vec"), _pair(df, *CHARGED_PAIR.split(" vs "))
+    raw = [arms.loc["word+word2vec", "p"], pair["p"], arms.loc["bpe+word2vec", "p"], charged["p"]]
+    assert raw[0] == raw[1] == raw[3] == 1 / BOOTSTRAP_B and 0.5 < raw[2] < 1
+    # Holm over m = 4: the three smallest 4/B, 3/B, 2/B, each raised to the running max 4/B
+    assert arms.loc["word+word2vec", "p_holm"] == pytest.approx(4 / BOOTSTRAP_B)
+    assert pair["p_holm"] == pytest.approx(4 / BOOTSTRAP_B)
+    assert charged["p_holm"] == pytest.approx(4 / BOOTSTRAP_B)
+    assert arms.loc["bpe+word2vec", "p_holm"] == pytest.approx(raw[2])
+    assert [arms.loc["word+word2vec", "p_holm"], pair["p_holm"], arms.loc["bpe+word2vec", "p_holm"],
+            charged["p_holm"]] == pytest.approx(list(holm(raw)))
+    assert not arms.loc["word_unk+scratch", "primary"]
+    assert math.isnan(arms.loc["word_unk+scratch", "p_holm"])
+
+
+def test_charged_pair_is_on_lossless_bpb_under_every_speller(new: L.Study) -> None:
+    df = C.heldout_comparisons(new.runs, new.docs, REF, primary=[CHARGED_PAIR])
+    c = _pair(df, "word_unk+scratch", "word+word2vec")
+    assert (c["figure"], c["exact"], c["method"]) == ("lossless bpb", False, C.BOOTSTRAP)
+    assert c["diff"] == pytest.approx(0.054 + 0.03 * _alt_share(), abs=1e-12)
+    assert c["diff_unigram"] == pytest.approx(c["diff"], abs=1e-12)
+    assert c["diff_ngram"] == pytest.approx(c["diff"] + NGRAM_SHIFT, abs=1e-12)
+    assert c["diff_lo_ngram"] == pytest.approx(c["diff_lo"] + NGRAM_SHIFT, abs=1e-12)
+    assert c["diff_lo_ngram"] > 0 and c["outcome"] == C.HIGHER  # under both spellers
+
+
+def test_pair_falls_back_to_seed_t_without_documents(new: L.Study, study: Path) -> None:
+    docs = new.docs
+    drop = (docs["arm"] == "bpe+word2vec") & (docs["seed"] == 1)
+    df = C.heldout_comparisons(new.runs, docs[~drop], REF, primary=[PAIR])
+    p = _pair(df, "word+word2vec", "bpe+word2vec")
+    assert (p["method"], p["n_docs"], p["n_seeds"]) == (C.SEED_T, 0, 3)
+    per_seed = [C.seed_figure(new.runs[new.runs["arm"] == a], ("val", "test")).sort_index()
+                for a in ("word+word2vec", "bpe+word2vec")]
+    res = paired_diff(per_seed[0].to_numpy(), per_seed[1].to_numpy())
+    assert (p["diff"], p["diff_lo"], p["diff_hi"], p["p"]) == pytest.approx(
+        (res["mean_diff"], res["lo"], res["hi"], res["p_value"]), abs=1e-12)
+    assert p["diff"] == pytest.approx(-0.05 - 0.004 * _alt_share(), abs=1e-12)
+    assert _pair(C.heldout_comparisons(new.runs, new.docs, REF, primary=[PAIR]),
+                 "word+word2vec", "bpe+word2vec")["method"] == C.BOOTSTRAP
+    # old records: no documents at all; the pair uses the seeds both arms completed
+    runs = L.load_runs(study)
+    old = C.heldout_comparisons(runs, L.load_docs(study), REF,
+                                primary=["word+word2vec vs word+scratch"])
+    o = _pair(old, "word+word2vec", "word+scratch")
+    assert (o["method"], o["n_seeds"], o["figure"]) == (C.SEED_T, 2, "lossless bpb")
+    # lossless = adjusted + 0.1 in both word arms: word+word2vec 1.40, 1.42 vs 1.26, 1.30
+    assert o["diff"] == pytest.approx(((1.40 - 1.26) + (1.42 - 1.30)) / 2, abs=1e-12)
+    assert o["p_holm"] == o["p"]

@@ -134,3 +134,50 @@ def test_study_json_primary_and_margin(tmp_path: Path) -> None:
     write_study_settings(study, StudySettings(name="design", equivalence_margin=0.002))
     md = B.build_report(load_study(study)).files["report.md"].decode()
     assert "not shown equivalent within ±0.002 bpb" in md
+
+
+def test_declared_pairs_in_headline_splits_and_csv(tmp_path: Path) -> None:
+    pair, charged = "word+word2vec vs bpe+word2vec", "word_unk+scratch vs word+word2vec"
+    study = write_new_study(tmp_path, primary=("word+word2vec", pair, "no+such vs word+word2vec",
+                                                 charged))
+    rep = B.build_report(load_study(study))
+    md = rep.files["report.md"].decode()
+    assert "Declared primary in study.json but not a pair of two different arms of this " \
+        "study: no+such vs word+word2vec." in md
+    assert "not an arm compared with the reference" not in md
+    head = _section(md, "Headline: held-out bits per byte")
+    assert "Holm-adjusted across the 3 primary comparisons" in head
+    bullets = [line for line in head.splitlines() if line.startswith("- ")]
+    # primary arms, then the declared pairs, then the secondary arms
+    assert [b.split(":")[0] for b in bullets] == [
+        "- word+word2vec vs bpe+scratch", f"- {pair}", f"- {charged}",
+        "- bpe+word2vec vs bpe+scratch", "- word_unk+scratch vs bpe+scratch",
+    ]
+    assert bullets[0].startswith("- word+word2vec vs bpe+scratch: -0.050 bpb [95% CI -0.050, "
+                                 "-0.050], p<0.001, Holm-adjusted p<0.001")
+    assert bullets[1].startswith(f"- {pair}: -0.050 bpb [95% CI ")
+    assert "Holm-adjusted p<0.001 (bootstrap over 9 documents × 3 seeds): word+word2vec is " \
+        "lower (better)" in bullets[1]
+    assert bullets[2].startswith(f"- {charged}: +0.056 lossless bpb [95% CI ")
+    assert "under every speller (unigram: +0.056" in bullets[2]
+    assert "word_unk+scratch lowercases its text" in bullets[2]
+    assert "### Declared pairwise comparisons" in head
+    assert f"| {pair} | bpb | 9 × 3 | -0.050 [" in head
+    assert f"| {charged} | lossless bpb | 9 × 3 | +0.056 [" in head
+    assert head.count("| word+word2vec | word/bytes 16,384 | bpb | 9 × 3 |") == 1  # arm row kept
+    split = _section(md, "Per split: validation and test")
+    assert split.count("Declared pairwise comparisons (a minus b):") == 2
+    assert f"| {pair} | bpb | 4 × 3 | -0.049 [" in split
+    assert f"| {pair} | bpb | 5 × 3 | -0.051 [" in split
+    assert re.findall(r"^### (.+)$", split, flags=re.M) == ["Validation", "Test"]
+    # the speller table still has one row per (charged arm, speller)
+    speller = _section(md, "Closed-vocabulary arms under each speller")
+    assert speller.count("| word_unk+scratch |") == 2
+    df = rep.heldout
+    assert df is not None and list(df.columns[:3]) == ["arm", "scope", "versus"]
+    pairs = df[df["pair"]]
+    assert len(df) == 3 * (len(NEW_ARMS) + 2) and len(pairs) == 3 * 2
+    assert set(pairs["versus"]) == {"bpe+word2vec", "word+word2vec"} and pairs["primary"].all()
+    held = pairs[(pairs["scope"] == "held-out") & (pairs["arm"] == "word+word2vec")].iloc[0]
+    assert held["p_holm"] == pytest.approx(3 / BOOTSTRAP_B) and held["outcome"] == "lower"
+
