@@ -291,10 +291,13 @@ def analytic_param_table(
 
 
 def oov_table(runs: pd.DataFrame, reference_arm: str | None = None) -> pd.DataFrame:
-    """Per arm: vocabulary, OOV rates on val/test, `<unk>` byte share and init coverage.
+    """Per arm: vocabulary, OOV rates on val/test, `<unk>` byte share, the shares of words
+    and of bytes spelled out in byte tokens (word level with byte fallback; 0 for other
+    vocabularies) and init coverage.
 
     Means over completed runs (these are properties of the data and the vocabulary,
-    the same in every seed). Coverage is NaN for arms initialised from scratch.
+    the same in every seed). Coverage is NaN for arms initialised from scratch; the
+    spelled shares are NaN in records written before they were.
     """
     cols = {
         "vocab_size": "vocab_size",
@@ -304,6 +307,10 @@ def oov_table(runs: pd.DataFrame, reference_arm: str | None = None) -> pd.DataFr
         "oov_test_token_rate": "test_token_rate",
         "oov_test_type_rate": "test_type_rate",
         "oov_test_unk_byte_share": "test_unk_byte_share",
+        "oov_val_spelled_word_rate": "val_spelled_word_rate",
+        "oov_val_spelled_byte_share": "val_spelled_byte_share",
+        "oov_test_spelled_word_rate": "test_spelled_word_rate",
+        "oov_test_spelled_byte_share": "test_spelled_byte_share",
         "oov_init_coverage_types": "init_coverage_types",
         "oov_init_coverage_tokens": "init_coverage_tokens",
     }

@@ -237,6 +237,15 @@ def oov_blocks(oov: pd.DataFrame, curve: pd.DataFrame) -> list[Block]:
             "coverage: share of vocabulary types (and of train tokens) that received a pretrained "
             "vector; n/a for arms initialized from scratch."
         ),
+        Para(
+            "Spelled words and spelled bytes (word level with byte fallback; 0 for other "
+            "vocabularies): the share of the split's words, and of its bytes, spelled out in "
+            "byte tokens. A word outside the vocabulary is spelled in byte tokens: these rows "
+            "are the seed's OOV words, initialized randomly (the embedding rows of the 256 byte "
+            "tokens never take a pretrained vector), so in a pretrained arm this part of the "
+            f"held-out text is read through embeddings the initialization did not set. {NA}: not "
+            "in these records."
+        ),
         Table(
             [
                 "arm",
@@ -247,6 +256,10 @@ def oov_blocks(oov: pd.DataFrame, curve: pd.DataFrame) -> list[Block]:
                 "val `<unk>` bytes",
                 "test token OOV",
                 "test `<unk>` bytes",
+                "val spelled words",
+                "val spelled bytes",
+                "test spelled words",
+                "test spelled bytes",
                 "init coverage (types)",
                 "init coverage (tokens)",
             ],
@@ -260,12 +273,16 @@ def oov_blocks(oov: pd.DataFrame, curve: pd.DataFrame) -> list[Block]:
                     fmt_pct(r["val_unk_byte_share"]),
                     fmt_pct(r["test_token_rate"]),
                     fmt_pct(r["test_unk_byte_share"]),
+                    fmt_pct(r["val_spelled_word_rate"]),
+                    fmt_pct(r["val_spelled_byte_share"]),
+                    fmt_pct(r["test_spelled_word_rate"]),
+                    fmt_pct(r["test_spelled_byte_share"]),
                     fmt_pct(r["init_coverage_types"], 1),
                     fmt_pct(r["init_coverage_tokens"], 1),
                 ]
                 for _, r in oov.iterrows()
             ],
-            align="ll" + "r" * 8,
+            align="ll" + "r" * 12,
         ),
     ]
     if not curve.empty:

@@ -183,3 +183,14 @@ def test_reference_override(built: tuple[Path, Path], tmp_path: Path) -> None:
     assert list(rep.summary["arm"])[0] == "word+word2vec"
     md = rep.files["report.md"].decode()
     assert "- bpe+scratch vs word+word2vec: -0.300 lossless bpb [95% CI -0.325, -0.275]" in md
+
+
+def test_oov_spelled_columns_are_blank_in_old_records(built: tuple[Path, Path]) -> None:
+    md = (built[1] / "report.md").read_text()
+    oov = md[md.index("## Out-of-vocabulary\n") : md.index("## Throughput\n")]
+    assert "| val spelled words | val spelled bytes | test spelled words | test spelled bytes |" \
+        in oov
+    # records written before the spelled shares: shown as not recorded, not as 0
+    assert "| word+word2vec | word | 16,384 | 2.00% | 40.00% | 5.00% | 2.10% | 5.10% | — | — | " \
+        "— | — | 90.0% | 98.0% |" in oov
+    assert "—: not in these records." in oov

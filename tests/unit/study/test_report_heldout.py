@@ -181,3 +181,16 @@ def test_declared_pairs_in_headline_splits_and_csv(tmp_path: Path) -> None:
     held = pairs[(pairs["scope"] == "held-out") & (pairs["arm"] == "word+word2vec")].iloc[0]
     assert held["p_holm"] == pytest.approx(3 / BOOTSTRAP_B) and held["outcome"] == "lower"
 
+
+def test_oov_section_shows_words_spelled_in_byte_tokens(built: tuple[Path, Path]) -> None:
+    oov = _section((built[1] / "report.md").read_text(), "Out-of-vocabulary")
+    assert "A word outside the vocabulary is spelled in byte tokens: these rows are the " \
+        "seed's OOV words, initialized randomly" in oov
+    assert "| val spelled words | val spelled bytes | test spelled words | test spelled bytes |" \
+        in oov
+    assert "| word+word2vec | word | 16,384 | 2.00% | 40.00% | 5.00% | 2.10% | 5.10% | 3.00% | " \
+        "5.00% | 3.10% | 5.20% |" in oov
+    assert "| bpe+scratch | bpe | 8,192 | 0.00% | 0.00% | 0.00% | 0.00% | 0.00% | 0.00% | 0.00% | " \
+        "0.00% | 0.00% | — | — |" in oov
+    assert "| word_unk+scratch | word | 16,384 | 2.00% | 40.00% | 5.00% | 2.10% | 5.10% | 0.00% | " \
+        "0.00% | 0.00% | 0.00% |" in oov

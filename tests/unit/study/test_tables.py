@@ -11,7 +11,15 @@ import pytest
 
 from embinit.study import load as L
 from embinit.study import tables as T
-from tests.unit.study.fabricate import T975_DF1, T975_DF2, ci, tiny_params, val_curve
+from tests.unit.study.fabricate import (
+    SPELLED,
+    T975_DF1,
+    T975_DF2,
+    ci,
+    tiny_params,
+    val_curve,
+    write_new_study,
+)
 
 # ------------------------------------------------------------------------------ arm summary
 
@@ -176,6 +184,9 @@ def test_oov_and_throughput_tables(study: Path) -> None:
     assert oov.loc["word+word2vec", "val_unk_byte_share"] == pytest.approx(0.05)
     assert oov.loc["word+word2vec", "init_coverage_types"] == pytest.approx(0.9)
     assert math.isnan(oov.loc["word+scratch", "init_coverage_types"])
+    spelled = ["val_spelled_word_rate", "val_spelled_byte_share", "test_spelled_word_rate",
+               "test_spelled_byte_share"]
+    assert oov[spelled].isna().all().all()  # records older than the spelled shares
     tp = T.throughput_table(runs, "bpe+scratch").set_index("arm")
     assert tp.loc["word+scratch", "tokens_per_byte"] == pytest.approx(0.2)
     assert tp.loc["bpe+scratch", "wall_s"] == pytest.approx(11.0)  # mean of 10, 11, 12
@@ -229,3 +240,11 @@ def test_config_summary_on_hydra_saved_configs(tmp_path: Path) -> None:
     assert shared["model"]["name"] == "tiny" and shared["study"]["reference_arm"] == "bpe+scratch"
     assert {"vocab.name", "init.name"} <= set(per_arm["key"])
     assert set(by_seed) == {"seed", "init.seed"}
+
+
+def test_oov_table_spelled_shares(tmp_path: Path) -> None:
+    oov = T.oov_table(L.load_runs(write_new_study(tmp_path)), "bpe+scratch").set_index("arm")
+    cols = list(SPELLED)
+    assert oov.loc["word+word2vec", cols].to_dict() == pytest.approx(SPELLED)
+    for arm in ("bpe+scratch", "bpe+word2vec", "word_unk+scratch"):
+        assert (oov.loc[arm, cols] == 0.0).all(), arm
