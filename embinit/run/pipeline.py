@@ -249,7 +249,9 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     # sampling that fix the schedule and the data order (they change with the number of ranks).
     signature = {"vocab_size": cache.vocab_size, "model": config["model"],
                  "world_size": dist.world_size, "tokens_per_step": trainer.tokens_per_step,
-                 "sampling": cfg.train.sampling}
+                 "block": block, "total_steps": trainer.total_steps,
+                 "sampling": cfg.train.sampling,
+                 "chunk_bytes": getattr(trainer.sampler, "chunk_bytes", None)}
     ckpt = load_matching_checkpoint(record.checkpoint_path, signature)
     if ckpt is not None:
         trainer.load_state_dict(ckpt)
@@ -288,6 +290,10 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
 
     # The sliding stride can exceed a short byte-sized block: cap it there (non-overlapping).
     stride = min(int(cfg.train.eval_stride or default_stride(block)), block)
+    if cfg.train.eval_stride and cfg.train.eval_stride > block:
+        log.warning("train.eval_stride=%d exceeds this arm's %d-token context: the sliding "
+                    "evaluation uses stride %d (non-overlapping)", cfg.train.eval_stride, block,
+                    block)
     for name, split in (("val", val), ("test", test)):
         per_target = target_nll(trainer.raw_model, split.ids, eval_windows(len(split.ids), block),
                                 device, cfg.train.batch_size, trainer.autocast, dist)

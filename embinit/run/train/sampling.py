@@ -5,7 +5,7 @@ every tokenizer reads the same passages at the same point of training, and a res
 multi-rank run reads exactly the windows of an uninterrupted single-process one.
 
 - `EpochSampler` (epochs): the non-overlapping windows tiling the stream, each read once
-  per epoch, in an order keyed by *byte* chunks of the text.
+  per epoch, in an order keyed by *byte* positions of the text (phase-rotated chunks).
 - `ByteAlignedSampler` (random): window starts drawn uniformly over bytes, with replacement.
 """
 
@@ -17,7 +17,11 @@ import numpy as np
 
 from embinit.errors import DataError
 
-CHUNK_BYTES = 256  # granularity of the epoch order: one random key per 256 bytes of text
+# The epoch order reads all chunks of this many bytes side by side, each from a random phase.
+# Much larger than any window (432 B on CPU, ~4 KB at GPT-2 scale), so the windows two
+# tokenizers put over the same text land at nearly the same point of the epoch.
+CHUNK_BYTES = 1 << 16
+MIN_CHUNKS = 64  # a smaller text gets smaller chunks, so its epochs are still shuffled
 
 
 def _check_length(n: int, block: int) -> None:
@@ -68,20 +72,23 @@ class EpochSampler:
     target position 1..N*block is read exactly once per epoch; the (n_tokens - 1) % block
     tail tokens after the last full window (fewer than one block) are never targets.
 
-    Epoch e orders the windows by (key of the byte chunk holding the window's first
-    target byte, start). The keys are a permutation of the ceil(total_bytes / chunk_bytes)
-    chunks drawn from (seed, e): they depend on the text's length in bytes, not on the
-    tokenizer, so at the same point of an epoch every arm reads the same region of text.
-    Global window g (counted from step 0) is position g % N of epoch g // N, which makes
-    a batch a pure function of (seed, step). Memory: O(N) per cached epoch order plus
-    O(total_bytes / chunk_bytes) transiently for the keys.
+    Epoch e orders the windows by a key that depends only on bytes, never on the tokenizer:
+    the text is cut into chunks of `chunk_bytes`; each chunk k gets a random phase
+    phi_k ~ U[0, chunk_bytes) drawn from (seed, e); a window whose first target byte sits at
+    offset o of chunk k gets the key (o + phi_k) mod chunk_bytes (ties by chunk). So an
+    epoch reads every chunk side by side, each starting at its own random point: the
+    windows of one batch come from different chunks (decorrelated when the text has at
+    least a batch of chunks), and the windows of two tokenizations over the same text get
+    keys that differ by their offset difference / chunk_bytes, a small fraction of the
+    epoch (except at the one wrap-around point per chunk). Global window g (counted from
+    step 0) is position g % N of epoch g // N, which makes a batch a pure function of
+    (seed, step). Memory: O(N) per cached epoch order plus O(total_bytes / chunk_bytes).
     """
 
-    def __init__(self, nbytes: np.ndarray, block: int, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(self, nbytes: np.ndarray, block: int, chunk_bytes: int | None = None) -> None:
         n = len(nbytes)
         _check_length(n, block)
         self.block = block
-        self.chunk_bytes = chunk_bytes
         self.n_windows = (n - 1) // block
         starts = np.arange(self.n_windows, dtype=np.int64) * block
         # Per-window byte sums (O(N) memory, no full-stream cumsum), then the byte offset of
@@ -91,24 +98,35 @@ class EpochSampler:
         before = np.concatenate([[0], np.cumsum(window_sums[:-1], dtype=np.uint64)])
         self.first_target_byte = before + np.asarray(nbytes[starts], dtype=np.uint64)
         self.total_bytes = int(np.asarray(nbytes).sum(dtype=np.uint64))
+        # A function of the text's length only, so every tokenizer of it gets the same chunks.
+        if chunk_bytes is None:
+            chunk_bytes = min(CHUNK_BYTES, max(1, self.total_bytes // MIN_CHUNKS))
+        self.chunk_bytes = chunk_bytes
         self.n_chunks = max(1, math.ceil(self.total_bytes / chunk_bytes))
         # A window whose first target byte is the end of the text (zero-byte tail tokens)
         # belongs to the last chunk.
-        self.window_chunk = np.minimum(self.first_target_byte // np.uint64(chunk_bytes),
+        chunk = np.uint64(chunk_bytes)
+        self.window_chunk = np.minimum(self.first_target_byte // chunk,
                                        self.n_chunks - 1).astype(np.int64)
+        self.window_offset = (self.first_target_byte
+                              - self.window_chunk.astype(np.uint64) * chunk).astype(np.int64)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
 
-    def chunk_keys(self, seed: int, epoch: int) -> np.ndarray:
-        """The random key of every byte chunk in this epoch (a permutation of the chunks)."""
-        return np.random.default_rng([seed, epoch]).permutation(self.n_chunks)
+    def chunk_phases(self, seed: int, epoch: int) -> np.ndarray:
+        """Each chunk's random starting phase in this epoch, in bytes."""
+        return np.random.default_rng([seed, epoch]).integers(0, self.chunk_bytes, self.n_chunks)
+
+    def window_keys(self, seed: int, epoch: int) -> np.ndarray:
+        """Each window's reading key in this epoch (bytes; smaller is read earlier)."""
+        phase = self.chunk_phases(seed, epoch)[self.window_chunk]
+        return (self.window_offset + phase) % self.chunk_bytes
 
     def epoch_order(self, seed: int, epoch: int) -> np.ndarray:
         """Window indices of one epoch in reading order (two epochs are cached)."""
         key = (seed, epoch)
         order = self._cache.get(key)
         if order is None:
-            keys = self.chunk_keys(seed, epoch)[self.window_chunk]
-            order = np.argsort(keys, kind="stable")  # stable: ties (one chunk) by start
+            order = np.lexsort((self.window_chunk, self.window_keys(seed, epoch)))
             # A step straddles at most two epochs: keep only the newest two orders.
             for old in sorted(self._cache)[:-1]:
                 del self._cache[old]
