@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from embinit.errors import ConfigError
@@ -163,8 +162,8 @@ class StudyConfig:
     name: str = "default"
     reference_arm: str = "bpe+scratch"
     description: str = ""
-    # The study's declared comparisons (arm names, each against reference_arm); p-values are
-    # Holm-adjusted over them. Empty: every arm is compared with the reference.
+    # The study's declared comparisons: "<arm>" (against reference_arm) or "<arm> vs <arm>";
+    # p-values are Holm-adjusted over them. Empty: every arm is compared with the reference.
     primary: list[str] = field(default_factory=list)
     equivalence_margin: float = 0.02  # bpb; "equivalent" only from a TOST at this margin
 
@@ -185,6 +184,8 @@ class Config:
 def register_configs() -> None:
     """Register the schema so `conf/config.yaml` can extend it (`- embinit_schema`), and the
     `embinit_arm` resolver its run directories use (the layout lives in embinit.record)."""
+    from hydra.core.config_store import ConfigStore  # here: the report needs no Hydra
+
     from embinit.record import arm_label
 
     cs = ConfigStore.instance()

@@ -165,7 +165,7 @@ class InitCompute:
     epochs: float = 0.0
     wall_s: float = 0.0
     flops: float = 0.0  # estimate; see the producer's init module for the formula
-    source: str = "none"  # trained | file | glove | none
+    source: str = "none"  # "none" (scratch), "word2vec on the train split", "external: ..."
 
 
 @dataclass

@@ -48,10 +48,9 @@ from embinit.run.train.evaluate import (
     EvalResult,
     default_stride,
     eval_windows,
-    evaluate,
     per_document,
     result_from_targets,
-    sliding_windows,
+    sliding_evaluate,
     target_nll,
 )
 from embinit.run.train.loop import Diverged, Trainer, resolve_device
@@ -298,9 +297,9 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
         per_target = target_nll(trainer.raw_model, split.ids, eval_windows(len(split.ids), block),
                                 device, cfg.train.batch_size, trainer.autocast, dist)
         ev = result_from_targets(per_target, split.nbytes, split.charges)
-        sliding = evaluate(trainer.raw_model, split.ids, split.nbytes,
-                           sliding_windows(len(split.ids), block, stride), device,
-                           cfg.train.batch_size, trainer.autocast, dist, split.charges)
+        sliding = sliding_evaluate(trainer.raw_model, split.ids, split.nbytes, block, stride,
+                                   device, cfg.train.batch_size, trainer.autocast, dist,
+                                   split.charges)
         setattr(summary, name, _split_result(cfg, split, ev, per_target, sliding, stride,
                                               cache.eod_id, cache.doc_ids.get(name)))
     summary.status = COMPLETED

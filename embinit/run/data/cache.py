@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 # Bump when the stream layout, the byte attribution or meta.json changes.
 # 5: n-gram <unk> speller and the spelled-out word counts of word(oov=bytes) in SplitStats.
+# 6: held-out document ids in meta.json.
 CACHE_FORMAT = 6
 OOV_CURVE_SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 NBYTES_DTYPE = np.dtype(np.uint32)
@@ -64,12 +65,6 @@ KINDS = ("ids", "nbytes", "extra")
 
 def ids_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)
-
-
-
-
-
-
 
 
 @dataclass
@@ -125,8 +120,6 @@ class _ArrayWriter:
 
     def meta(self) -> dict[str, Any]:
         return {"dtype": self.dtype.name, "length": self.length, "sha256": self.sha.hexdigest()}
-
-
 
 
 def _batched(docs: Iterable[Document], n: int) -> Iterator[list[Document]]:

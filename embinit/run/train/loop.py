@@ -4,7 +4,7 @@ Only two things differ between arms: the token arrays (from the arm's tokenizer)
 the initial embedding matrix (and, under train.context=bytes, the context length in
 tokens). The schedule, optimizer, batch geometry and evaluation are identical, and the
 data order is keyed by *byte* positions of the training text for every tokenizer, so at
-the same point of training all arms are reading the same passages.
+the same point of training all arms are reading (nearly) the same passages.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from embinit.run.train.sampling import (
 )
 
 log = logging.getLogger("embinit.train")
-
 
 
 # ---------------------------------------------------------------- pure schedule / budget
@@ -396,7 +395,5 @@ def _progress(total: int, initial: int, enabled: bool) -> Any:
     return tqdm(total=total, initial=initial, desc="train", unit="step",
                 disable=None if enabled else True,
                 leave=False, dynamic_ncols=True)
-
-
 
 
