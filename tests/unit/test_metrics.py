@@ -134,3 +134,32 @@ def test_ngram_charges_less_than_unigram_in_distribution() -> None:
     unigram_nats = np.array([unigram.cost(w) for w in held_out])
     assert ngram_nats.sum() < 0.8 * unigram_nats.sum()
     assert (ngram_nats < unigram_nats).mean() > 0.9
+
+
+def test_gap_probabilities_sum_to_at_most_one_in_every_context() -> None:
+    # Seen gaps get their smoothed share; the escape mass is spread over spelled strings,
+    # so summed over distinct gaps the probabilities never exceed 1.
+    spelling = SpellingModel.fit(["ab", "a ", "\n"])
+    m = LayoutModel.fit([("w|w", " "), ("w|w", " "), ("w|w", "\n"), ("w|p", ""),
+                         ("p|w", " ")], spelling)
+    short = [""] + [bytes([b]).decode("latin-1") for b in range(256)]
+    for ctx in ("w|w", "w|p", "p|w", "p|p"):
+        gaps = set(m.counts.get(ctx, {})) | set(short)
+        total = sum(math.exp(-m.cost(ctx, g)) for g in gaps)
+        assert 0.0 < total <= 1.0 + 1e-12
+        seen = sum(math.exp(-m.cost(ctx, g)) for g in m.counts.get(ctx, {}))
+        assert total > seen  # the escape outcome carries real mass
+
+
+def test_tokens_plus_gaps_rebuild_every_document() -> None:
+    from embinit.config import DataConfig, VocabConfig
+    from embinit.run.data.corpus import open_corpus
+    from embinit.run.data.tokenizer import train_tokenizer
+
+    docs = [d.text for d in open_corpus(DataConfig(name="wiki_sample", max_docs=4))]
+    tok = train_tokenizer(docs[:2], VocabConfig(name="word", oov="unk", size=2000, min_count=1))
+    for text in docs:
+        offsets = tok.encode(text, add_special_tokens=False).offsets
+        events = layout_events(text, offsets)
+        rebuilt = "".join(gap + text[a:b] for (_, gap), (a, b) in zip(events, offsets, strict=False))
+        assert rebuilt + events[-1][1] == text
