@@ -375,12 +375,13 @@ def config_blocks(study: Study, done: pd.DataFrame) -> list[Block]:
     if not shared and per_arm.empty:
         return [
             *blocks,
-            Para("No resolved config (.hydra/config.yaml or config.json) in the run directories."),
+            Para("No resolved config (config.json, or Hydra's copy in records older than it) in "
+                 "the run directories."),
         ]
     blocks += [
         Para(
-            "Settings shared by every completed run (from each run's resolved `.hydra/config.yaml`), "
-            "without the seed:"
+            "Settings shared by every completed run (from each run's resolved `config.json`; "
+            "records older than it: Hydra's copy), without the seed:"
         ),
         Code(
             yaml.safe_dump(shared, sort_keys=True, default_flow_style=False, allow_unicode=True),
