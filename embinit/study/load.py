@@ -31,6 +31,7 @@ from embinit.record import (
     COMPLETED,
     DIVERGED,
     MISSING,
+    STUDY_FILE,
     UNREADABLE,
     RunRef,
     StudySettings,
@@ -67,6 +68,14 @@ OOV_CURVE_COLUMNS = ("vocab_size", "token_rate", "type_rate")
 SPLITS = ("val", "test")
 # Per-document losses of one held-out split (new records): one row per (run, split, document).
 DOC_COLUMNS = ("arm", "seed", "split", "doc", "doc_id", "nats", "charge", "bytes")
+# A completed run's split without usable per-document losses, and why.
+DOC_GAP_COLUMNS = ("arm", "seed", "split", "reason")
+NO_DOC_LOSSES = "no per-document losses in its records"
+NO_DOC_CHARGES = (
+    "per-document losses without their lossless charges (`doc_charge_nats`) in a record "
+    "that is not exact, so its per-document figure is unknown"
+)
+STUDY_JSON_UNREADABLE = "study.json is unreadable: defaults used"
 
 
 class AnalysisError(EmbinitError):
@@ -212,13 +221,26 @@ def load_oov_curve(study_dir: str | Path) -> pd.DataFrame:
     return _oov_curve_frame(_read_runs(study_dir))
 
 
-def _split_docs(r: _Read, split: str) -> list[dict[str, Any]]:
-    res = (r.summary or {}).get(split)
+def _doc_exact(summary: Mapping[str, Any]) -> bool:
+    """A record whose missing ``doc_charge_nats`` mean zero: it says ``exact``, or is BPE."""
+    return summary.get("exact") is True or summary.get("vocab") == "bpe"
+
+
+def _split_docs(r: _Read, split: str) -> tuple[list[dict[str, Any]], str]:
+    """(rows, "") for one split of a completed run, or ([], why it has no usable rows)."""
+    summary = r.summary or {}
+    res = summary.get(split)
     if not isinstance(res, Mapping) or res.get("doc_nats") is None or res.get("doc_bytes") is None:
-        return []
+        return [], NO_DOC_LOSSES
     nats, nbytes = list(res["doc_nats"]), list(res["doc_bytes"])
-    charge = list(res.get("doc_charge_nats") or [0.0] * len(nats))
-    ids = [str(i) for i in (res.get("doc_ids") or range(len(nats)))]
+    charges = res.get("doc_charge_nats")
+    if charges is None:
+        if not _doc_exact(summary):
+            return [], NO_DOC_CHARGES
+        charges = [0.0] * len(nats)
+    charge = list(charges)
+    recorded = res.get("doc_ids")
+    ids: list[str | None] = [str(i) for i in recorded] if recorded is not None else [None] * len(nats)
     if not len(nats) == len(nbytes) == len(charge) == len(ids):
         raise AnalysisError(
             f"{r.ident['run_dir']}/summary.json: {split}.doc_nats, doc_charge_nats, doc_bytes and "
@@ -229,11 +251,12 @@ def _split_docs(r: _Read, split: str) -> list[dict[str, Any]]:
     return [
         {**base, "doc": i, "doc_id": d, "nats": float(n), "charge": float(c), "bytes": int(b)}
         for i, (d, n, c, b) in enumerate(zip(ids, nats, charge, nbytes, strict=True))
-    ]
+    ], ""
 
 
 def _docs_frame(read: list[_Read]) -> pd.DataFrame:
-    rows = [row for r in read if r.status == COMPLETED for s in SPLITS for row in _split_docs(r, s)]
+    rows = [row for r in read if r.status == COMPLETED for s in SPLITS
+            for row in _split_docs(r, s)[0]]
     if not rows:
         return pd.DataFrame(
             {c: pd.Series(dtype="float64" if c in ("nats", "charge") else "object")
@@ -242,15 +265,36 @@ def _docs_frame(read: list[_Read]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(DOC_COLUMNS))
 
 
+def _doc_gaps_frame(read: list[_Read]) -> pd.DataFrame:
+    rows = []
+    for r in read:
+        if r.status != COMPLETED:
+            continue
+        for split in SPLITS:
+            _, why = _split_docs(r, split)
+            if why:
+                rows.append({"arm": r.ident["arm"], "seed": r.ident["seed"], "split": split,
+                             "reason": why})
+    return pd.DataFrame(rows, columns=list(DOC_GAP_COLUMNS))
+
+
 def load_docs(study_dir: str | Path) -> pd.DataFrame:
     """Per-document losses of the completed runs, columns ``DOC_COLUMNS``.
 
     One row per (arm, seed, split, document) from the summary's ``doc_nats`` (model nats),
-    ``doc_charge_nats`` (lossless charges; zero where absent, as for exact arms),
-    ``doc_bytes`` and ``doc_ids``, in split order (``doc`` is the position). Records
-    older than these fields contribute no rows.
+    ``doc_charge_nats`` (lossless charges), ``doc_bytes`` and ``doc_ids``, in split order
+    (``doc`` is the position; ``doc_id`` None where the record has no ids). Missing charges
+    are zero only for a record that says ``exact`` (or is BPE); a charged record without
+    them, like a record older than these fields, contributes no rows (``load_doc_gaps``
+    says why).
     """
     return _docs_frame(_read_runs(study_dir))
+
+
+def load_doc_gaps(study_dir: str | Path) -> pd.DataFrame:
+    """(arm, seed, split, reason) of every completed run's split without usable
+    per-document losses, columns ``DOC_GAP_COLUMNS``."""
+    return _doc_gaps_frame(_read_runs(study_dir))
 
 
 def _configs(read: list[_Read], study: Path) -> dict[str, dict[str, Any]]:
@@ -302,12 +346,26 @@ class Study:
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     docs: pd.DataFrame = field(default_factory=lambda: _docs_frame([]))
     settings: StudySettings | None = None  # <study>/study.json; None for older studies
+    doc_gaps: pd.DataFrame = field(default_factory=lambda: _doc_gaps_frame([]))
+    warnings: list[str] = field(default_factory=list)  # problems the report must show
+
+
+def _settings(path: Path) -> tuple[StudySettings | None, list[str]]:
+    """study.json's settings, and a warning when the file is there but unreadable."""
+    try:
+        settings = read_study_settings(path)
+    except (AttributeError, ValueError):  # valid JSON of the wrong shape
+        settings = None
+    if settings is None and (path / STUDY_FILE).exists():
+        return None, [STUDY_JSON_UNREADABLE]
+    return settings, []
 
 
 def load_study(study_dir: str | Path) -> Study:
     """Read a study directory's run records (the report's only I/O on the input side)."""
     path = Path(study_dir)
     read = _read_runs(path)
+    settings, warnings = _settings(path)
     return Study(
         name=path.resolve().name,
         runs=_runs_frame(read),
@@ -315,7 +373,9 @@ def load_study(study_dir: str | Path) -> Study:
         oov_curve=_oov_curve_frame(read),
         configs=_configs(read, path),
         docs=_docs_frame(read),
-        settings=read_study_settings(path),
+        settings=settings,
+        doc_gaps=_doc_gaps_frame(read),
+        warnings=warnings,
     )
 
 
@@ -374,8 +434,12 @@ __all__ = [
     "HEADLINE_METRICS",
     "MISSING",
     "DOC_COLUMNS",
+    "DOC_GAP_COLUMNS",
+    "NO_DOC_CHARGES",
+    "NO_DOC_LOSSES",
     "OOV_CURVE_COLUMNS",
     "SPLITS",
+    "STUDY_JSON_UNREADABLE",
     "UNREADABLE",
     "AnalysisError",
     "NoCompletedRunsError",
@@ -386,6 +450,7 @@ __all__ = [
     "find_run_dirs",
     "load_configs",
     "load_curves",
+    "load_doc_gaps",
     "load_docs",
     "load_oov_curve",
     "load_runs",

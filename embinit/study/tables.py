@@ -68,7 +68,8 @@ def arm_summary(
 ) -> pd.DataFrame:
     """One row per arm: counts, mean and CI of each metric, and the paired difference vs reference.
 
-    Columns: arm, vocab, init, n_runs, n_seeds (completed runs), n_diverged,
+    Columns: arm, vocab, vocab_oov, exact (the records' flags, None where absent), init,
+    n_runs, n_seeds (completed runs), n_diverged,
     n_incomplete, seeds; for each metric m: ``m_mean, m_lo, m_hi, m_n`` over the
     arm's completed runs, and ``m_diff, m_diff_lo, m_diff_hi, m_p, m_diff_n,
     m_diff_note``: arm minus reference, paired on the seeds both arms completed
@@ -85,6 +86,8 @@ def arm_summary(
         row: dict[str, Any] = {
             "arm": arm,
             "vocab": _first(everything, "vocab"),
+            "vocab_oov": _first(everything, "vocab_oov"),
+            "exact": _first(sub if len(sub) else everything, "exact"),
             "init": _first(everything, "init"),
             "n_runs": len(everything),
             "n_seeds": len(sub),

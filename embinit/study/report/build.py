@@ -7,7 +7,7 @@ Writes into ``--out`` (default ``results/<study name>``)::
     summary.csv    one row per arm: counts, means, seed-only CI bounds, paired differences
     heldout.csv    one row per (scope, arm): the held-out comparisons with the reference,
                    then per (scope, declared pair "a vs b"): arm a minus arm `versus`
-                   (bootstrap over documents x seeds, Holm-adjusted p, equivalence)
+                   (documents x seeds variance components, Holm-adjusted p, equivalence)
     runs.csv       one row per run directory, completed or not
     figures/*.png  the figures
 
@@ -39,6 +39,7 @@ from embinit.study.compare import (
 )
 from embinit.study.design import body_init_check, design_table, sliding_table, speller_table
 from embinit.study.load import (
+    STUDY_JSON_UNREADABLE,
     Study,
     check_has_completed,
     completed,
@@ -143,7 +144,8 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
     facts = arm_facts(runs, study.configs)
     names = spellers(runs)
     comps = {
-        scope: heldout_comparisons(runs, study.docs, ref, scope, primary, margin, CONFIDENCE, facts)
+        scope: heldout_comparisons(runs, study.docs, ref, scope, primary, margin, CONFIDENCE, facts,
+                                   study.doc_gaps)
         for scope in SCOPES
     }
     heldout = pd.concat(comps.values(), ignore_index=True)
@@ -226,6 +228,10 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
             f"{ref}. Everything below is generated from the run records (`python -m embinit.report`)."
         )
     )
+    for warning in study.warnings:
+        detail = (f" (reference arm {ref}, every arm a primary comparison, equivalence margin "
+                  f"±{margin:g} bpb)" if warning == STUDY_JSON_UNREADABLE else "")
+        blocks.append(Para(f"Warning: {warning}{detail}."))
     _, _, absent = declared(primary, arms, ref)
     lone = [a for a in absent if PAIR_SEP not in a]
     pairs = [a for a in absent if PAIR_SEP in a]

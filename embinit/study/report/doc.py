@@ -201,6 +201,14 @@ def fmt_pct(x: Any, digits: int = 2) -> str:
     return f"{100 * float(x):.{digits}f}%" if is_finite(x) else NA
 
 
+def fmt_df(df: Any) -> str:
+    """Degrees of freedom: '2' when whole (Student t over seeds), else '7.4'; NA if none."""
+    if not is_finite(df):
+        return NA
+    x = float(df)
+    return str(int(x)) if x.is_integer() else f"{x:.1f}"
+
+
 def fmt_p(p: Any, labelled: bool = False) -> str:
     """A p-value: '0.003', '<0.001', or NA when there is none.
 
@@ -234,6 +242,7 @@ __all__ = [
     "Para",
     "Table",
     "fmt_ci",
+    "fmt_df",
     "fmt_int",
     "fmt_num",
     "fmt_p",

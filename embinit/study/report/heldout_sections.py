@@ -22,12 +22,19 @@ from embinit.study.report.doc import (
     Para,
     Table,
     fmt_ci,
+    fmt_df,
     fmt_int,
     fmt_num,
     fmt_p,
     is_finite,
 )
-from embinit.study.report.verdicts import SPELLER_LABELS, headline_intro, headline_verdicts
+from embinit.study.report.verdicts import (
+    SPELLER_LABELS,
+    doc_notes,
+    few_docs_note,
+    headline_intro,
+    headline_verdicts,
+)
 from embinit.study.stats import TOST_CONFIDENCE
 
 _SCOPE_LABELS = {"held-out": "held-out (val ∪ test)", "val": "validation", "test": "test"}
@@ -122,14 +129,16 @@ def _comparison_table(
     for r in C.arm_rows(comp).to_dict("records"):
         is_ref = r["arm"] == ref
         cells = (f"{int(r['arm_docs'])} × {int(r['arm_seeds'])}" if r.get("arm_method") ==
-                 C.BOOTSTRAP else f"{int(r['arm_seeds'])} seeds" if is_finite(r["bpb"]) else NA)
+                 C.COMPONENTS else f"{int(r['arm_seeds'])} seeds" if is_finite(r["bpb"]) else NA)
         rows.append([
             r["arm"],
             tok.get(r["arm"], NA),
             r["figure"],
             cells,
             fmt_ci(r["bpb"], r["bpb_lo"], r["bpb_hi"]),
+            fmt_df(r.get("arm_df")),
             "(reference)" if is_ref else fmt_ci(r["diff"], r["diff_lo"], r["diff_hi"], signed=True),
+            NA if is_ref else fmt_df(r.get("df")),
             fmt_p(r["p"]),
             fmt_p(r["p_holm"]) if r["primary"] else ("—" if is_ref else "(secondary)"),
             NA if is_ref else fmt_ci(r["diff"], r["tost_lo"], r["tost_hi"], signed=True),
@@ -137,16 +146,16 @@ def _comparison_table(
             "(reference)" if is_ref else r["outcome"],
         ])
     return Table(
-        ["arm", "tokenizer", "figure", "documents × seeds", f"figure [{ci}]",
-         f"Δ vs {ref} [{ci}]", "p", "Holm p", f"Δ [{TOST_CONFIDENCE:.0%} CI]",
+        ["arm", "tokenizer", "figure", "documents × seeds", f"figure [{ci}]", "figure df",
+         f"Δ vs {ref} [{ci}]", "Δ df", "p", "Holm p", f"Δ [{TOST_CONFIDENCE:.0%} CI]",
          f"equivalent ±{margin:g}", "outcome"],
         rows,
-        align="lllrrrrrrll",
+        align="lllrrrrrrrrll",
     )
 
 
 def _cells(r: Mapping[str, Any]) -> str:
-    if r["method"] == C.BOOTSTRAP:
+    if r["method"] == C.COMPONENTS:
         return f"{int(r['n_docs'])} × {int(r['n_seeds'])}"
     return f"{int(r['n_seeds'])} seeds" if is_finite(r["diff"]) else NA
 
@@ -163,6 +172,7 @@ def _pair_table(comp: pd.DataFrame, margin: float, confidence: float) -> Table |
             r["figure"],
             _cells(r),
             fmt_ci(r["diff"], r["diff_lo"], r["diff_hi"], signed=True),
+            fmt_df(r.get("df")),
             fmt_p(r["p"]),
             fmt_p(r["p_holm"]),
             fmt_ci(r["diff"], r["tost_lo"], r["tost_hi"], signed=True),
@@ -172,10 +182,10 @@ def _pair_table(comp: pd.DataFrame, margin: float, confidence: float) -> Table |
         for r in pairs.to_dict("records")
     ]
     return Table(
-        ["comparison (a vs b)", "figure", "documents × seeds", f"Δ a − b [{ci}]", "p", "Holm p",
-         f"Δ [{TOST_CONFIDENCE:.0%} CI]", f"equivalent ±{margin:g}", "outcome"],
+        ["comparison (a vs b)", "figure", "documents × seeds", f"Δ a − b [{ci}]", "df", "p",
+         "Holm p", f"Δ [{TOST_CONFIDENCE:.0%} CI]", f"equivalent ±{margin:g}", "outcome"],
         rows,
-        align="llrrrrrll",
+        align="llrrrrrrll",
     )
 
 
@@ -201,8 +211,10 @@ def headline_blocks(
         _comparison_table(comp, ref, facts, margin, confidence),
         Para(
             "figure: the arm's own bpb over the held-out documents with its interval; Δ: arm "
-            f"minus {ref}, negative favours the arm; Holm p: adjusted across the primary "
-            "comparisons; outcome: what the adjusted p and the interval support."
+            f"minus {ref}, negative favours the arm; df: the degrees of freedom of the t "
+            "quantile behind each interval (Welch–Satterthwaite for documents × seeds, n − 1 "
+            "for n seeds); Holm p: adjusted across the primary comparisons; outcome: what the "
+            "adjusted p and the interval support."
         ),
     ]
     pairs = _pair_table(comp, margin, confidence)
@@ -227,10 +239,11 @@ def split_blocks(
         ),
     ]
     for scope, comp in comps.items():
-        blocks += [
-            Heading(3, _SCOPE_LABELS.get(scope, scope).capitalize()),
-            _comparison_table(comp, ref, facts, margin, confidence),
-        ]
+        label = _SCOPE_LABELS.get(scope, scope)
+        blocks.append(Heading(3, label.capitalize()))
+        few = few_docs_note(comp, ref, label)
+        blocks += [Para(t) for t in ([few] if few else []) + doc_notes(comp, ref, missing=False)]
+        blocks.append(_comparison_table(comp, ref, facts, margin, confidence))
         pairs = _pair_table(comp, margin, confidence)
         if pairs is not None:
             blocks += [Para("Declared pairwise comparisons (a minus b):"), pairs]

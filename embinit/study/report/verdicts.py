@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from embinit.study import compare as C
-from embinit.study.load import HEADLINE_METRICS
-from embinit.study.report.doc import fmt_p
+from embinit.study.load import HEADLINE_METRICS, NO_DOC_LOSSES
+from embinit.study.report.doc import fmt_df, fmt_p
 from embinit.study.stats import BOOTSTRAP_B, TOST_CONFIDENCE, excludes_zero
 
 SPELLER_LABELS = {"unigram": "unigram", "ngram": "n-gram"}
-FEW_DOCS = 30  # below this many held-out documents, the headline warns about the bootstrap
+FEW_DOCS = 30  # below this many documents, a table's intervals come with a caution
 
 _METRIC_LABELS = {
     "val_bpb": "val bpb",
@@ -38,11 +38,15 @@ _METRIC_LABELS = {
 
 
 def _facts_from_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    vocab = summary["vocab"] if "vocab" in summary.columns else pd.Series(None, index=summary.index)
+    def col(name: str) -> pd.Series:
+        return summary[name] if name in summary.columns else pd.Series(None, index=summary.index)
+
+    vocab, oov, flag = col("vocab"), col("vocab_oov"), col("exact")
     return pd.DataFrame({
         "arm": summary["arm"],
-        "tokenizer": [str(v) for v in vocab],
-        "exact": [v == "bpe" for v in vocab],
+        "tokenizer": [str(v) + (f"/{o}" if isinstance(o, str) and o else "")
+                      for v, o in zip(vocab, oov, strict=True)],
+        "exact": [C.is_exact(f, v, o) for f, v, o in zip(flag, vocab, oov, strict=True)],
         "lowercase": False,
         "by_speller": False,
     })
@@ -219,9 +223,88 @@ def _iv(lo: Any, hi: Any, digits: int = 3) -> str:
 def _cells(row: Mapping[str, Any]) -> str:
     n = int(row["n_seeds"])
     seeds = f"{n} seed{'s' if n != 1 else ''}"
-    if row["method"] == C.BOOTSTRAP:
-        return f"bootstrap over {int(row['n_docs'])} documents × {seeds}"
-    return f"t over {seeds}"
+    df = fmt_df(row.get("df", math.nan))
+    if row["method"] == C.COMPONENTS:
+        return f"{int(row['n_docs'])} documents × {seeds}, t with {df} df"
+    return f"t over {seeds}, {df} df"
+
+
+def _label(row: Mapping[str, Any], ref: str) -> str:
+    return f"{row['arm']} vs {row.get('versus') or ref}"
+
+
+def _reason(row: Mapping[str, Any]) -> str:
+    """Why a seed-t row's documents were not paired: its note up to any t-test note."""
+    return str(row["note"]).split("; ")[0]
+
+
+def _join(items: Sequence[str]) -> str:
+    return "; ".join(items)
+
+
+def few_docs_note(comp: pd.DataFrame, ref: str, what: str = "held-out") -> str | None:
+    """The caution for a table whose document component rests on few documents, or None."""
+    rows = _others(comp, ref)
+    paired = rows[rows["method"] == C.COMPONENTS]
+    if not len(paired) or int(paired["n_docs"].min()) >= FEW_DOCS:
+        return None
+    n = int(paired["n_docs"].min())
+    return (
+        f"Only {n} {what} document{'s' if n != 1 else ''}: the document component is estimated "
+        "from so few (a bootstrap over D documents gives about (D − 1)/D of the usual variance "
+        "estimate, and the degrees of freedom come from that estimate too), so the intervals "
+        "are approximate; read them with that in mind."
+    )
+
+
+def doc_notes(comp: pd.DataFrame, ref: str, missing: bool = True) -> list[str]:
+    """Sentences on every comparison not paired document by document, and why: records
+    that do not describe the same documents (no comparison), records that cannot be
+    aligned, records without usable per-document losses (``missing``), and the pairs
+    paired by position."""
+    others = _others(comp, ref).to_dict("records")
+    own = C.arm_rows(comp).to_dict("records")
+    out = []
+    bad = [f"{_label(r, ref)}: {r['note']}" for r in others
+           if r.get("doc_status") == C.DOCS_INCONSISTENT]
+    bad += [f"{r['arm']}'s own figure (Student t over seeds): {r['arm_note']}" for r in own
+            if r.get("arm_doc_status") == C.DOCS_INCONSISTENT]
+    if bad:
+        out.append(
+            "Warning: inconsistent records. " + _join(bad) + ". Comparisons between arms "
+            "scored on different held-out documents are not made; check that every run "
+            "evaluated the same data split."
+        )
+    refused = [f"{_label(r, ref)} ({r['note']})" for r in others
+               if r.get("doc_status") == C.DOCS_REFUSED]
+    refused += [f"{r['arm']}'s own figure ({r['arm_note']})" for r in own
+                if r.get("arm_doc_status") == C.DOCS_REFUSED]
+    if refused:
+        out.append(
+            "Not paired document by document, so Student t over seeds alone: "
+            + _join(refused) + "."
+        )
+    lacking = [r for r in others if r.get("doc_status") == C.DOCS_MISSING]
+    if missing and lacking:
+        reasons = list(dict.fromkeys(
+            [_reason(r) for r in lacking]
+            + [str(r["arm_note"]) for r in own if r.get("arm_doc_status") == C.DOCS_MISSING]
+        ))
+        bare = {f"{r['arm']}: {NO_DOC_LOSSES}" for r in own if r.get("arm_seeds")}
+        if len(lacking) == len(others) and set(reasons) <= bare:
+            which = "These records carry no per-document losses, so their intervals and p-values"
+        else:
+            which = (f"Without usable per-document losses ({_join(reasons)}), the intervals "
+                     f"and p-values of {', '.join(_label(r, ref) for r in lacking)}")
+        out.append(
+            f"{which} are Student t over seeds alone, which ignores the variation between the "
+            "few held-out documents and understates the uncertainty."
+        )
+    by_position = [f"{_label(r, ref)} {r['note']}" for r in others
+                   if r.get("method") == C.COMPONENTS and r.get("note")]
+    if by_position:
+        out.append(_join(by_position) + ".")
+    return out
 
 
 def headline_intro(
@@ -242,47 +325,36 @@ def headline_intro(
         "spelling of `<unk>` words and the dropped whitespace are added), so the figures "
         "compare across tokenizers; raw bpb is never compared across tokenizers.",
     ]
-    if C.BOOTSTRAP in methods:
+    if C.COMPONENTS in methods:
+        q, qt = f"{(1 + confidence) / 2:g}", f"{(1 + TOST_CONFIDENCE) / 2:g}"
         out.append(
-            f"Intervals ({confidence:.0%}) and p-values come from a paired bootstrap over "
-            f"documents × seeds ({BOOTSTRAP_B:,} replicates, fixed seed): each replicate resamples "
-            "the documents and the seeds both arms completed, with replacement and the same "
-            "draws for both arms, and recomputes each arm's bpb as Σ(nats + charges) / "
-            "(ln 2 · Σ bytes) over those cells; p is two-sided, 2 min(share ≤ 0, share ≥ 0)."
+            f"Intervals ({confidence:.0%}) and p-values add two variance components. Δ is the "
+            "difference of the two arms' bpb over every (seed, document) cell both completed, "
+            "each arm's bpb being Σ(nats + charges) / (ln 2 · Σ bytes) over those cells. The "
+            "document component v_doc is the variance of Δ over "
+            f"{BOOTSTRAP_B:,} bootstrap resamples of the D documents alone (every seed kept, "
+            "the same documents drawn for both arms, fixed RNG seed); the seed component is "
+            "v_seed = s²/S, s² being the sample variance over the S seeds of the per-seed "
+            "differences Δ_s, each over every document (v_seed = 0 when S = 1). SE = √(v_doc + "
+            "v_seed), with Welch–Satterthwaite degrees of freedom df = (v_doc + v_seed)² / "
+            "(v_seed²/(S − 1) + v_doc²/(D − 1)) (D − 1 when S = 1), shown in the tables; the "
+            f"interval is Δ ± t_{{{q}, df}} · SE, p is two-sided from t with df degrees of "
+            f"freedom, and the {tost} interval for equivalence is Δ ± t_{{{qt}, df}} · SE. An "
+            "arm's own figure gets its interval the same way from its bpb."
         )
-    boot = others[others["method"] == C.BOOTSTRAP]
-    if len(boot) and int(boot["n_docs"].min()) < FEW_DOCS:
-        n = int(boot["n_docs"].min())
-        out.append(
-            f"Only {n} held-out document{'s' if n != 1 else ''}: a bootstrap over so few tends to "
-            "give intervals that are too narrow, and a p-value at its floor (1/B) says only that "
-            "every resample fell on one side; read the intervals with that in mind."
-        )
-    if C.SEED_T in methods or (not methods and len(others)):
-        seed_t = others[others["method"] == C.SEED_T]
-        pairs = C.pair_rows(seed_t)
-        arms = list(C.arm_rows(seed_t)["arm"])
-        if len(seed_t) == len(others):
-            which = "These records carry"
-        elif len(pairs):
-            labels = [f"{a} vs {ref}" for a in arms]
-            labels += [f"{r['arm']} vs {r['versus']}" for r in pairs.to_dict("records")]
-            which = f"The comparisons {', '.join(labels)} rest on records that carry"
-        else:
-            which = f"The records of {', '.join(arms)} carry"
-        out.append(
-            f"{which} no per-document losses, so their intervals and p-values are Student t "
-            "over seeds alone, which ignores the variation between the few held-out documents "
-            "and understates the uncertainty."
-        )
+    few = few_docs_note(comp, ref)
+    if few:
+        out.append(few)
+    out += doc_notes(comp, ref)
     out.append(
         f"p-values are Holm-adjusted across the {family} primary comparison"
         f"{'s' if family != 1 else ''} (study.json `primary`: an arm against {ref}, or "
-        f"two arms against each other; else every arm against {ref}); "
-        "an arm is called lower or higher only when its adjusted p is below 0.05 and its "
-        f"interval excludes zero. Equivalence within ±{margin:g} bpb is claimed only when the "
-        f"{tost} interval lies inside (-{margin:g}, +{margin:g}) (TOST at α = 0.05); otherwise a "
-        "difference that is not significant is reported as such, with its interval."
+        f"two arms against each other; else every arm against {ref}; one without a p-value "
+        "still counts, as p = 1); an arm is called lower or higher only when its adjusted p "
+        "(raw p for a secondary comparison) is below 0.05 and its interval excludes zero. "
+        f"Equivalence within ±{margin:g} bpb is claimed only when the {tost} interval lies "
+        f"inside (-{margin:g}, +{margin:g}) (TOST at α = 0.05); otherwise a difference that is "
+        "not significant is reported as such, with its interval."
     )
     return out
 
@@ -311,25 +383,31 @@ def headline_sentence(
     arm, out = row["arm"], row["outcome"]
     head = f"{arm} vs {ref}"
     if out == C.NO_COMPARISON or not np.isfinite(row["diff"]):
-        return f"{head}: no seeds in common, no comparison."
+        why = str(row.get("note") or "") if row.get("doc_status") == C.DOCS_INCONSISTENT else ""
+        return f"{head}: no comparison ({why})." if why else f"{head}: no seeds in common, no comparison."
     d, lo, hi = row["diff"], row["diff_lo"], row["diff_hi"]
+    ci = f"{confidence:.0%} CI"
     p = fmt_p(row["p"], labelled=True)
     holm = (f", Holm-adjusted {fmt_p(row['p_holm'], labelled=True)}" if row["primary"]
             else "; secondary, outside the Holm family")
-    text = (f"{head}: {_num(d)} {figure} [{confidence:.0%} CI {_num(lo)}, {_num(hi)}], "
+    text = (f"{head}: {_num(d)} {figure} [{ci} {_num(lo)}, {_num(hi)}], "
             f"{p}{holm} ({_cells(row)})")
     tost = f"{TOST_CONFIDENCE:.0%} CI {_iv(row['tost_lo'], row['tost_hi'])}"
     speller = _speller_part(row, names)
+    tested = row.get("p_holm") if row["primary"] else row.get("p")
     if out == C.LOWER:
         text += (f": {arm} is lower (better) by {_num(-hi, signed=False)} to "
-                 f"{_num(-lo, signed=False)} {figure}")
+                 f"{_num(-lo, signed=False)} {figure} ({ci}, unadjusted)")
     elif out == C.HIGHER:
         text += (f": {arm} is higher (worse) by {_num(lo, signed=False)} to "
-                 f"{_num(hi, signed=False)} {figure}")
+                 f"{_num(hi, signed=False)} {figure} ({ci}, unadjusted)")
     elif out == C.SPELLER_DEPENDENT:
         text += f": not decided: depends on the speller ({speller})"
-    elif excludes_zero(lo, hi):
-        text += ": not significant after the Holm adjustment (the unadjusted CI excludes zero)"
+    elif tested is None or not np.isfinite(tested):
+        why = str(row.get("note") or "") or "no test"
+        text += f": no p-value ({why}), so not called significant (CI {_iv(lo, hi)})"
+    elif row["primary"] and excludes_zero(lo, hi) and float(row["p"]) < C.ALPHA:
+        text += f": not significant after the Holm adjustment (the unadjusted {ci} excludes zero)"
     else:
         text += f": not significant (CI {_iv(lo, hi)})"
     if out in (C.LOWER, C.HIGHER) and speller:
@@ -372,4 +450,11 @@ def _others(comp: pd.DataFrame, ref: str) -> pd.DataFrame:
     return pd.concat([arms[arms["arm"] != ref], C.pair_rows(comp)])
 
 
-__all__ = ["headline_intro", "headline_sentence", "headline_verdicts", "verdicts"]
+__all__ = [
+    "doc_notes",
+    "few_docs_note",
+    "headline_intro",
+    "headline_sentence",
+    "headline_verdicts",
+    "verdicts",
+]

@@ -59,3 +59,24 @@ def test_load_oov_curve(study: Path) -> None:
     curve = L.load_oov_curve(study)
     assert list(curve["vocab_size"]) == [1000, 4000, 16384]
     assert list(curve["token_rate"]) == [0.20, 0.08, 0.02]
+
+
+def test_load_docs_keeps_missing_ids_missing(tmp_path: Path) -> None:
+    from tests.unit.study.fabricate import write_new_study
+
+    study = write_new_study(tmp_path)
+    path = study / "bpe+scratch" / "seed0" / "summary.json"
+    rec = json.loads(path.read_text())
+    del rec["val"]["doc_ids"]
+    path.write_text(json.dumps(rec))
+    docs = L.load_docs(study)
+    one = docs[(docs["arm"] == "bpe+scratch") & (docs["seed"] == 0)]
+    assert one[one["split"] == "val"]["doc_id"].isna().all()  # not invented from positions
+    assert list(one[one["split"] == "test"]["doc_id"][:1]) == ["test-doc0"]
+    assert L.load_doc_gaps(study).empty
+
+
+def test_records_without_per_document_losses_are_gaps(study: Path) -> None:
+    gaps = L.load_doc_gaps(study)
+    assert len(gaps) == 2 * 8  # every split of every completed run
+    assert set(gaps["reason"]) == {L.NO_DOC_LOSSES}

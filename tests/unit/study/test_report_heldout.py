@@ -67,18 +67,33 @@ def test_design_section(built: tuple[Path, Path]) -> None:
 def test_headline_section(built: tuple[Path, Path]) -> None:
     head = _section((built[1] / "report.md").read_text(), "Headline: held-out bits per byte")
     assert "no model selection uses the validation split" in head
-    assert f"paired bootstrap over documents × seeds ({BOOTSTRAP_B:,} replicates" in head
-    assert "no per-document losses" not in head
-    assert "Only 9 held-out documents: a bootstrap over so few tends to give intervals" in head
+    assert (
+        "Intervals (95%) and p-values add two variance components. Δ is the difference of the "
+        "two arms' bpb over every (seed, document) cell both completed" in head
+    )
+    assert (
+        f"over {BOOTSTRAP_B:,} bootstrap resamples of the D documents alone (every seed kept, "
+        "the same documents drawn for both arms, fixed RNG seed)" in head
+    )
+    assert "v_seed = s²/S" in head and "Δ ± t_{0.975, df} · SE" in head
+    assert "df = (v_doc + v_seed)² / (v_seed²/(S − 1) + v_doc²/(D − 1))" in head
+    assert "resamples the documents and the seeds" not in head
+    assert "no per-document losses" not in head and "Warning" not in head
+    assert "Only 9 held-out documents: the document component is estimated from so few" in head
     assert "Holm-adjusted across the 3 primary comparisons" in head
     assert (
         "- word+word2vec vs bpe+scratch: -0.050 bpb [95% CI -0.050, -0.050], p<0.001, "
-        "Holm-adjusted p<0.001 (bootstrap over 9 documents × 3 seeds): word+word2vec is lower "
-        "(better) by 0.050 to 0.050 bpb." in head
+        "Holm-adjusted p<0.001 (9 documents × 3 seeds, t with " in head
     )
-    assert "not decided: depends on the speller (unigram: +0.006" in head
+    assert "word+word2vec is lower (better) by 0.050 to 0.050 bpb (95% CI, unadjusted)." in head
+    assert "depends on the speller" not in head  # word_unk+scratch is not significant
+    assert ("- word_unk+scratch vs bpe+scratch: +0.006 lossless bpb [95% CI -0.018, +0.029], "
+            "p=0.598, Holm-adjusted p=1.000 (9 documents × 3 seeds, t with 8 df): not "
+            "significant (CI [-0.018, +0.029])") in head
     assert "equivalent within ±0.02 bpb (90% CI" in head
-    assert "| word_unk+scratch | word/unk 16,384 | lossless bpb | 9 × 3 |" in head
+    assert "| figure [95% CI] | figure df | Δ vs bpe+scratch [95% CI] | Δ df | p |" in head
+    assert ("| word_unk+scratch | word/unk 16,384 | lossless bpb | 9 × 3 | 1.716 [1.609, 1.822] "
+            "| 8.2 | +0.006 [-0.018, +0.029] | 8 | 0.598 | 1.000 |") in head
     bullets = [line for line in head.splitlines() if line.startswith("- ")]
     assert len(bullets) == 3
     assert not any("tied" in b or "Lowest" in b or "word_unk+scratch is lower" in b
@@ -91,12 +106,15 @@ def test_split_sliding_and_speller_sections(built: tuple[Path, Path]) -> None:
     assert split.count("| word+word2vec | word/bytes 16,384 | bpb | ") == 2
     assert "| word+word2vec | word/bytes 16,384 | bpb | 4 × 3 |" in split
     assert "| word+word2vec | word/bytes 16,384 | bpb | 5 × 3 |" in split
+    # each split has few documents: the caution is repeated for it
+    assert "Only 4 validation documents: the document component is estimated" in split
+    assert "Only 5 test documents: the document component is estimated" in split
     sliding = _section(md, "Sliding-window evaluation")
     assert "| bpe+scratch | val | bpb | 1.659 | 1.639 | -0.020 | 64 |" in sliding
     # charged arm: its sliding figure is lossless, beside the lossless non-overlapping one
     assert "| word_unk+scratch | val | lossless bpb | 1.657 | 1.637 | -0.020 | 64 |" in sliding
     speller = _section(md, "Closed-vocabulary arms under each speller")
-    assert "| word_unk+scratch | n-gram | 1.627 | 1.738 | 1.686 | -0.024 [-0.044, -0.004] |" in speller
+    assert "| word_unk+scratch | n-gram | 1.627 | 1.738 | 1.686 | -0.024 [-0.048, -0.001] |" in speller
     per_metric = _section(md, "Per-metric verdicts (seeds only)")
     assert "word_unk+scratch vs bpe+scratch: the lossless figure of a closed-vocabulary arm " \
         "depends on the speller" in per_metric
@@ -109,7 +127,8 @@ def test_heldout_csv(built: tuple[Path, Path]) -> None:
     assert len(df) == 3 * len(NEW_ARMS)
     w = df[(df["scope"] == "held-out") & (df["arm"] == "word+word2vec")].iloc[0]
     assert w["diff"] == pytest.approx(-0.05, abs=1e-12) and w["outcome"] == "lower"
-    assert w["p_holm"] == pytest.approx(3 / BOOTSTRAP_B)
+    assert w["p_holm"] == pytest.approx(3 * w["p"]) and w["method"] == "variance components"
+    assert w["df"] > 2 and w["arm_df"] > 2
 
 
 def test_rebuild_is_byte_identical(built: tuple[Path, Path], tmp_path: Path) -> None:
@@ -129,8 +148,9 @@ def test_study_json_primary_and_margin(tmp_path: Path) -> None:
     assert "Holm-adjusted across the 1 primary comparison (" in md
     assert "Declared primary in study.json but not an arm compared with the reference here: " \
         "no+such." in md
-    assert "bpe+word2vec vs bpe+scratch: +0.000 bpb [95% CI -0.002, +0.003], p=0.852; " \
-        "secondary, outside the Holm family" in md
+    assert "bpe+word2vec vs bpe+scratch: +0.000 bpb [95% CI -0.003, +0.003], p=0.881; " \
+        "secondary, outside the Holm family (9 documents × 3 seeds, t with 8 df): not " \
+        "significant (CI [-0.003, +0.003])" in md
     write_study_settings(study, StudySettings(name="design", equivalence_margin=0.002))
     md = B.build_report(load_study(study)).files["report.md"].decode()
     assert "not shown equivalent within ±0.002 bpb" in md
@@ -156,13 +176,13 @@ def test_declared_pairs_in_headline_splits_and_csv(tmp_path: Path) -> None:
     assert bullets[0].startswith("- word+word2vec vs bpe+scratch: -0.050 bpb [95% CI -0.050, "
                                  "-0.050], p<0.001, Holm-adjusted p<0.001")
     assert bullets[1].startswith(f"- {pair}: -0.050 bpb [95% CI ")
-    assert "Holm-adjusted p<0.001 (bootstrap over 9 documents × 3 seeds): word+word2vec is " \
+    assert "Holm-adjusted p<0.001 (9 documents × 3 seeds, t with 8 df): word+word2vec is " \
         "lower (better)" in bullets[1]
     assert bullets[2].startswith(f"- {charged}: +0.056 lossless bpb [95% CI ")
     assert "under every speller (unigram: +0.056" in bullets[2]
     assert "word_unk+scratch lowercases its text" in bullets[2]
     assert "### Declared pairwise comparisons" in head
-    assert f"| {pair} | bpb | 9 × 3 | -0.050 [" in head
+    assert f"| {pair} | bpb | 9 × 3 | -0.050 [-0.053, -0.047] | 8 | <0.001 | <0.001 |" in head
     assert f"| {charged} | lossless bpb | 9 × 3 | +0.056 [" in head
     assert head.count("| word+word2vec | word/bytes 16,384 | bpb | 9 × 3 |") == 1  # arm row kept
     split = _section(md, "Per split: validation and test")
@@ -179,7 +199,7 @@ def test_declared_pairs_in_headline_splits_and_csv(tmp_path: Path) -> None:
     assert len(df) == 3 * (len(NEW_ARMS) + 2) and len(pairs) == 3 * 2
     assert set(pairs["versus"]) == {"bpe+word2vec", "word+word2vec"} and pairs["primary"].all()
     held = pairs[(pairs["scope"] == "held-out") & (pairs["arm"] == "word+word2vec")].iloc[0]
-    assert held["p_holm"] == pytest.approx(3 / BOOTSTRAP_B) and held["outcome"] == "lower"
+    assert held["p_holm"] < 1e-3 and held["outcome"] == "lower"
 
 
 def test_oov_section_shows_words_spelled_in_byte_tokens(built: tuple[Path, Path]) -> None:
@@ -194,3 +214,72 @@ def test_oov_section_shows_words_spelled_in_byte_tokens(built: tuple[Path, Path]
         "0.00% | 0.00% | — | — |" in oov
     assert "| word_unk+scratch | word | 16,384 | 2.00% | 40.00% | 5.00% | 2.10% | 5.10% | 0.00% | " \
         "0.00% | 0.00% | 0.00% |" in oov
+
+
+def _edit_records(study: Path, arm: str, edit) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    for path in sorted((study / arm).glob("seed*/summary.json")):
+        rec = json.loads(path.read_text())
+        edit(rec)
+        path.write_text(json.dumps(rec))
+
+
+def test_records_that_do_not_pair_say_why_in_the_report(tmp_path: Path) -> None:
+    study = write_new_study(tmp_path)
+
+    def rename(rec: dict) -> None:  # bpe+word2vec was scored on another test document
+        rec["test"]["doc_ids"][-1] = "test-doc9"
+
+    def no_charges(rec: dict) -> None:  # a charged arm whose records lack per-document charges
+        for split in ("val", "test"):
+            del rec[split]["doc_charge_nats"]
+
+    def no_ids(rec: dict) -> None:
+        for split in ("val", "test"):
+            del rec[split]["doc_ids"]
+
+    _edit_records(study, "bpe+word2vec", rename)
+    _edit_records(study, "word_unk+scratch", no_charges)
+    _edit_records(study, "word+word2vec", no_ids)
+    md = B.build_report(load_study(study)).files["report.md"].decode()
+    head = _section(md, "Headline: held-out bits per byte")
+    assert (
+        "Warning: inconsistent records. bpe+word2vec vs bpe+scratch: bpe+word2vec and "
+        "bpe+scratch were scored on different test documents (1 ids only in bpe+word2vec, 1 "
+        "only in bpe+scratch): the records do not describe the same held-out text. Comparisons "
+        "between arms scored on different held-out documents are not made" in head
+    )
+    assert "- bpe+word2vec vs bpe+scratch: no comparison (bpe+word2vec and bpe+scratch were " \
+        "scored on different test documents" in head
+    assert (
+        "Without usable per-document losses (word_unk+scratch: per-document losses without "
+        "their lossless charges (`doc_charge_nats`) in a record that is not exact, so its "
+        "per-document figure is unknown), the intervals and p-values of word_unk+scratch vs "
+        "bpe+scratch are Student t over seeds alone" in head
+    )
+    assert "These records carry no per-document losses" not in head
+    assert (
+        "word+word2vec vs bpe+scratch paired by position (word+word2vec records no document "
+        "ids; every document's bytes agree)." in head
+    )
+    assert "- word_unk+scratch vs bpe+scratch: " in head and "(t over 3 seeds, 2 df)" in head
+    split = _section(md, "Per split: validation and test")
+    test = split[split.index("### Test"):]
+    assert "Warning: inconsistent records. bpe+word2vec vs bpe+scratch" in test
+    assert "Warning" not in split[: split.index("### Test")]  # the val documents agree
+
+
+def test_an_unreadable_study_json_is_a_warning_in_the_report(tmp_path: Path) -> None:
+    study = write_new_study(tmp_path, primary=("word+word2vec",))
+    (study / "study.json").write_text('{"name": "design", "primary": [')  # torn
+    s = load_study(study)
+    assert s.settings is None and s.warnings == ["study.json is unreadable: defaults used"]
+    md = B.build_report(s).files["report.md"].decode()
+    assert ("Warning: study.json is unreadable: defaults used (reference arm bpe+scratch, every "
+            "arm a primary comparison, equivalence margin ±0.02 bpb).") in md
+    assert md.index("Warning: study.json") < md.index("## Design")
+    (study / "study.json").write_text("[1, 2]")  # valid JSON, not settings
+    assert load_study(study).warnings == ["study.json is unreadable: defaults used"]
+    (study / "study.json").unlink()
+    assert load_study(study).warnings == []

@@ -11,6 +11,7 @@ from embinit.study import compare as C
 from embinit.study import load as L
 from embinit.study import tables as T
 from embinit.study.report.verdicts import (
+    _facts_from_summary,
     headline_intro,
     headline_sentence,
     headline_verdicts,
@@ -124,7 +125,7 @@ def _row(**kw: object) -> dict[str, object]:
     row: dict[str, object] = {
         "arm": "a", "diff": -0.03, "diff_lo": -0.05, "diff_hi": -0.01, "tost_lo": -0.045,
         "tost_hi": -0.015, "p": 0.004, "p_holm": 0.012, "primary": True, "n_seeds": 3,
-        "n_docs": 16, "method": C.BOOTSTRAP, "outcome": C.LOWER, "equivalent": False,
+        "n_docs": 16, "df": 7.4, "method": C.COMPONENTS, "outcome": C.LOWER, "equivalent": False,
     }
     row.update(kw)
     return row
@@ -134,8 +135,8 @@ def test_headline_sentence_claims_no_more_than_its_interval() -> None:
     lower = headline_sentence(_row(), "r", "lossless bpb", 0.02)
     assert lower == (
         "a vs r: -0.030 lossless bpb [95% CI -0.050, -0.010], p=0.004, Holm-adjusted p=0.012 "
-        "(bootstrap over 16 documents × 3 seeds): a is lower (better) by 0.010 to 0.050 "
-        "lossless bpb."
+        "(16 documents × 3 seeds, t with 7.4 df): a is lower (better) by 0.010 to 0.050 "
+        "lossless bpb (95% CI, unadjusted)."
     )
     ns = headline_sentence(
         _row(diff=0.004, diff_lo=-0.01, diff_hi=0.02, tost_lo=-0.008, tost_hi=0.017, p=0.6,
@@ -147,12 +148,25 @@ def test_headline_sentence_claims_no_more_than_its_interval() -> None:
              p_holm=1.0, outcome=C.NOT_SIGNIFICANT), "r", "bpb", 0.02)
     assert wide.endswith("not shown equivalent within ±0.02 bpb (90% CI [-0.025, +0.035]).")
     holm_only = headline_sentence(_row(p_holm=0.09, outcome=C.NOT_SIGNIFICANT), "r", "bpb", 0.02)
-    assert "not significant after the Holm adjustment (the unadjusted CI excludes zero)" in holm_only
+    assert "not significant after the Holm adjustment (the unadjusted 95% CI excludes zero)" \
+        in holm_only
     secondary = headline_sentence(_row(primary=False, p_holm=float("nan")), "r", "bpb", 0.02)
     assert "p=0.004; secondary, outside the Holm family" in secondary
-    seed_t = headline_sentence(_row(method=C.SEED_T, n_docs=0), "r", "bpb", 0.02)
-    assert "(t over 3 seeds)" in seed_t
-    for text in (lower, ns, wide, holm_only, secondary, seed_t):
+    assert "by 0.010 to 0.050 bpb (95% CI, unadjusted)" in secondary
+    # Never "after the Holm adjustment" where there was none: a secondary row, or no p-value.
+    sec_ns = headline_sentence(_row(primary=False, p=0.07, p_holm=float("nan"),
+                                    outcome=C.NOT_SIGNIFICANT), "r", "bpb", 0.02)
+    assert "Holm adjustment" not in sec_ns and ": not significant (CI [-0.050, -0.010])" in sec_ns
+    no_p = headline_sentence(
+        _row(method=C.SEED_T, n_docs=0, df=2.0, diff_lo=-0.03, diff_hi=-0.03, p=float("nan"),
+             p_holm=float("nan"), outcome=C.NOT_SIGNIFICANT,
+             note="all paired differences are equal: t-test undefined"), "r", "bpb", 0.02)
+    assert "Holm adjustment" not in no_p
+    assert ("(t over 3 seeds, 2 df): no p-value (all paired differences are equal: t-test "
+            "undefined), so not called significant (CI [-0.030, -0.030])") in no_p
+    seed_t = headline_sentence(_row(method=C.SEED_T, n_docs=0, df=2.0), "r", "bpb", 0.02)
+    assert "(t over 3 seeds, 2 df)" in seed_t
+    for text in (lower, ns, wide, holm_only, secondary, sec_ns, no_p, seed_t):
         assert "tied" not in text and " tie" not in text
 
 
@@ -176,7 +190,8 @@ def test_headline_verdicts_never_name_a_winner_on_raw_bpb(tmp_path: Path) -> Non
     assert len(v) == 3 and not any("tied" in x for x in v)
     # word_unk+scratch has by far the lowest raw bpb (0.9 below the reference): never a winner.
     unk = next(x for x in v if x.startswith("word_unk+scratch vs bpe+scratch: +0.006 lossless bpb"))
-    assert "is lower" not in unk and "not decided: depends on the speller" in unk
+    assert "is lower" not in unk and "depends on the speller" not in unk
+    assert ": not significant (CI [" in unk  # not significant under its own figure
     assert "lowercases its text (`vocab.lowercase`)" in unk
     w2v = next(x for x in v if x.startswith("word+word2vec vs bpe+scratch: -0.050 bpb"))
     assert "word+word2vec is lower (better) by 0.050 to 0.050 bpb" in w2v
@@ -184,6 +199,27 @@ def test_headline_verdicts_never_name_a_winner_on_raw_bpb(tmp_path: Path) -> Non
     assert "not significant" in bpe and "equivalent within ±0.02 bpb" in bpe
     intro = " ".join(headline_intro(comp, "bpe+scratch", 0.02))
     assert "Holm-adjusted across the 3 primary comparisons" in intro
-    assert "paired bootstrap over documents × seeds" in intro
+    assert "add two variance components" in intro and "Welch–Satterthwaite" in intro
     assert "no per-document losses" not in intro
     assert not any("tied" in x for x in headline_intro(comp, "bpe+scratch", 0.02))
+
+
+def test_summary_facts_take_exactness_from_the_records(tmp_path: Path) -> None:
+    # word+word2vec has byte fallback (exact: true in its records): its bpb compares with
+    # BPE's, so a lowest arm is named; word_unk+scratch (exact: false) would prevent that.
+    runs = L.load_runs(write_new_study(tmp_path))
+    exact_only = runs[runs["arm"] != "word_unk+scratch"]
+    s = T.arm_summary(exact_only, "bpe+scratch")
+    assert dict(zip(s["arm"], s["exact"], strict=True))["word+word2vec"]
+    v = verdicts(s, "bpe+scratch")
+    assert any(x.startswith("Lowest mean") for x in v)
+    assert not any(x.startswith("No arm is named lowest") for x in v)
+    v = verdicts(T.arm_summary(runs, "bpe+scratch"), "bpe+scratch")
+    assert v[0].startswith("No arm is named lowest here")
+    # Without the flag (older records): BPE, or word level with vocab_oov == "bytes".
+    old = pd.DataFrame({"arm": ["b", "w", "u", "x"], "vocab": ["bpe", "word", "word", "word"],
+                        "vocab_oov": [None, "bytes", "unk", "bytes"],
+                        "exact": [None, None, None, False]})
+    facts = _facts_from_summary(old)
+    assert list(facts["exact"]) == [True, True, False, False]  # the flag wins where present
+    assert list(facts["tokenizer"]) == ["bpe", "word/bytes", "word/unk", "word/bytes"]
