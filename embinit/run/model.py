@@ -174,19 +174,22 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
 
-    def token_nll(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Per-token negative log-likelihood (nats, float32, shape of targets).
+    def token_nll(self, idx: torch.Tensor, targets: torch.Tensor, first: int = 0) -> torch.Tensor:
+        """Per-token negative log-likelihood (nats, float32) of targets[:, first:].
 
         The evaluator sums these to get exact total nats, hence bits per byte, without
-        the rounding of averaging per batch.
+        the rounding of averaging per batch. A sliding window scores only its last
+        positions: `first` skips the output layer (most of the FLOPs at a large
+        vocabulary) for the positions that only serve as context.
         """
-        logits = self._logits(idx)
+        logits = self._logits(idx, first)
+        kept = targets[:, first:]
         nll = F.cross_entropy(
-            logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction="none"
+            logits.float().view(-1, logits.size(-1)), kept.reshape(-1), reduction="none"
         )
-        return nll.view(targets.shape)
+        return nll.view(kept.shape)
 
-    def _logits(self, idx: torch.Tensor) -> torch.Tensor:
+    def _logits(self, idx: torch.Tensor, first: int = 0) -> torch.Tensor:
         seq_len = idx.shape[1]
         if seq_len > self.block_size:
             raise ValueError(
@@ -197,7 +200,7 @@ class GPT(nn.Module):
         x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.blocks:
             x = block(x)
-        return self.lm_head(self.ln_f(x))
+        return self.lm_head(self.ln_f(x[:, first:]))
 
     def num_params(self) -> int:
         """Number of unique parameters (a tied head is counted once)."""

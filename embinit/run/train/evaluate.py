@@ -101,8 +101,8 @@ def _scored_batches(
             xt = torch.from_numpy(x).to(device, non_blocking=True)
             yt = torch.from_numpy(y).to(device, non_blocking=True)
             with autocast():
-                nll = model.token_nll(xt, yt)
-            yield st, length, skip, nll[:, skip:]
+                nll = model.token_nll(xt, yt, skip)
+            yield st, length, skip, nll
 
 
 @contextlib.contextmanager

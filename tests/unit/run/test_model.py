@@ -169,3 +169,17 @@ def test_init_keeps_gpt2_scales() -> None:
     assert abs(float(m.blocks[1].attn.c_proj.weight.detach().std()) - resid) < 0.1 * resid
     assert float(m.ln_f.weight.detach().min()) == 1.0
     assert float(m.blocks[0].attn.c_attn.bias.detach().abs().max()) == 0.0
+
+
+def test_token_nll_from_a_position_equals_the_tail_of_the_full_nll() -> None:
+    # The sliding evaluation skips the output layer for context-only positions: the scored
+    # positions must get exactly the values a full pass gives them.
+    cfg = ModelConfig(n_layer=2, n_head=2, d_model=16, block_size=12)
+    m = GPT(cfg, 50, seed=0).eval()
+    idx = torch.randint(0, 50, (3, 12), generator=torch.Generator().manual_seed(0))
+    targets = torch.randint(0, 50, (3, 12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full = m.token_nll(idx, targets)
+        tail = m.token_nll(idx, targets, first=7)
+    assert tail.shape == (3, 5)
+    torch.testing.assert_close(tail, full[:, 7:], rtol=1e-6, atol=1e-6)

@@ -38,8 +38,9 @@ class Bigram(torch.nn.Module):
         super().__init__()
         self.table = torch.randn(vocab, vocab, generator=torch.Generator().manual_seed(0))
 
-    def token_nll(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return -F.log_softmax(self.table[x], dim=-1).gather(-1, y[..., None])[..., 0]
+    def token_nll(self, x: torch.Tensor, y: torch.Tensor, first: int = 0) -> torch.Tensor:
+        nll = -F.log_softmax(self.table[x], dim=-1).gather(-1, y[..., None])[..., 0]
+        return nll[..., first:]
 
 
 def _stream(n: int, vocab: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
