@@ -5,7 +5,7 @@ TORCH ?= torch==2.13.0
 STUDY ?= arms
 OVERRIDES ?=
 
-.PHONY: help install run test test-fast lint format sweep report bench clean
+.PHONY: help install run test test-fast lint format sweep report compute-control bench clean
 
 help:
 	@echo "install   install embinit + dev tools into the current Python ($(TORCH))"
@@ -15,6 +15,7 @@ help:
 	@echo "lint      ruff"
 	@echo "sweep     run STUDY (default: arms) across arms x seeds, then build its report"
 	@echo "report    rebuild results/STUDY from its run records, without training"
+	@echo "compute-control  BPE + scratch at the word arms' FLOPs, against the word arms of study arms"
 	@echo "bench     trainer throughput grid -> results/bench/"
 	@echo "clean     remove caches, run records and generated results"
 
@@ -43,6 +44,14 @@ sweep:
 
 report:
 	$(PYTHON) -m embinit.report experiments/$(STUDY) --out results/$(STUDY)
+
+# Needs `make sweep` (study arms) first: its word arms are the comparison.
+compute-control:
+	$(PYTHON) run.py study=compute_control $(OVERRIDES)
+	for arm in word+scratch word+word2vec; do \
+		rm -rf experiments/compute_control/$$arm; \
+		cp -r experiments/arms/$$arm experiments/compute_control/$$arm; done
+	$(PYTHON) -m embinit.report experiments/compute_control --out results/compute_control
 
 bench:
 	$(PYTHON) -m embinit.tools.bench --grid --out results/bench
