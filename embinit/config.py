@@ -199,6 +199,7 @@ DATA_NAMES = ("wiki_sample", "text_files", "hf")
 VOCAB_NAMES = ("bpe", "word")
 OOV_MODES = ("bytes", "unk")
 INIT_NAMES = ("scratch", "word2vec", "glove")
+PROJECTIONS = ("none", "orthogonal", "pad")
 BUDGETS = ("bytes", "epochs", "steps", "flops")
 SAMPLINGS = ("epochs", "random")
 CONTEXTS = ("tokens", "bytes")
@@ -235,8 +236,7 @@ def validate(cfg: DictConfig | Config) -> None:
     need(c.vocab.min_count >= 1, "vocab.min_count must be >= 1")
     need(c.init.name in INIT_NAMES, f"init={c.init.name!r} is unknown; choose one of {INIT_NAMES}")
     need(c.init.std > 0, "init.std must be > 0")
-    need(c.init.projection in ("none", "orthogonal", "pad"),
-         "init.projection must be one of none | orthogonal | pad")
+    need(c.init.projection in PROJECTIONS, f"init.projection must be one of {PROJECTIONS}")
     need(c.init.rescale in ("std", "none"), "init.rescale must be 'std' or 'none'")
     need(c.model.n_layer >= 1 and c.model.n_head >= 1 and c.model.d_model >= 1,
          "model.n_layer, model.n_head and model.d_model must be >= 1")

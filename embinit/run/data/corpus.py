@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from embinit.config import DataConfig
+from embinit.config import DATA_NAMES, DataConfig
 from embinit.errors import DataError
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
 
@@ -163,7 +163,7 @@ def open_corpus(cfg: DataConfig, cache_root: Path | None = None) -> Corpus:
         return _text_files_corpus(cfg)
     if cfg.name == "hf":
         return _hf_corpus(cfg)
-    raise DataError(f"data.name={cfg.name!r} is unknown; choose wiki_sample, text_files or hf")
+    raise DataError(f"data.name={cfg.name!r} is unknown; choose one of {DATA_NAMES}")
 
 
 # --- wiki_sample ----------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from typing import Any
 import tokenizers
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from embinit.config import DataConfig, VocabConfig
+from embinit.config import OOV_MODES, VOCAB_NAMES, DataConfig, VocabConfig
 from embinit.errors import ConfigError
 from embinit.run.data.corpus import Corpus
 from embinit.run.data.split import iter_split
@@ -150,7 +150,7 @@ def train_tokenizer(train_texts: Iterable[str], cfg: VocabConfig) -> Tokenizer:
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     elif cfg.name == "word":
         if cfg.oov != "unk":
-            raise ConfigError(f"vocab.oov={cfg.oov!r} is unknown; choose bytes or unk")
+            raise ConfigError(f"vocab.oov={cfg.oov!r} is unknown; choose one of {OOV_MODES}")
         tok = Tokenizer(models.WordLevel(unk_token=cfg.unk_token))
         if cfg.lowercase:
             tok.normalizer = normalizers.Lowercase()
@@ -159,7 +159,7 @@ def train_tokenizer(train_texts: Iterable[str], cfg: VocabConfig) -> Tokenizer:
             vocab_size=cfg.size, min_frequency=cfg.min_count, special_tokens=specials,
             show_progress=False)
     else:
-        raise ConfigError(f"vocab={cfg.name!r} is unknown; choose bpe or word")
+        raise ConfigError(f"vocab={cfg.name!r} is unknown; choose one of {VOCAB_NAMES}")
     _configure(tok)
     tok.train_from_iterator(iter(train_texts), trainer=trainer)
     _check_layout(tok, cfg)

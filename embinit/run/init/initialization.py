@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embinit.config import InitConfig
+from embinit.config import INIT_NAMES, PROJECTIONS, InitConfig
 from embinit.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def projection_matrix(
     scale, which is easier to check.
     """
     if kind not in ("none", "orthogonal", "pad"):
-        raise ConfigError(f"init.projection={kind!r} is unknown; choose none | orthogonal | pad")
+        raise ConfigError(f"init.projection={kind!r} is unknown; choose one of {PROJECTIONS}")
     if in_dim == out_dim:
         return None
     if kind == "none":
@@ -218,4 +218,4 @@ def init_matrix(
         if kv is None:
             raise ValueError(f"init.name={cfg.name!r} needs the vectors (kv) to be passed in")
         return vector_init(vocab, kv, d_model, cfg, rng, token_counts, vector_keys)
-    raise ConfigError(f"init={cfg.name!r} is unknown; choose one of scratch | word2vec | glove")
+    raise ConfigError(f"init={cfg.name!r} is unknown; choose one of {INIT_NAMES}")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from embinit.config import TrainConfig
+from embinit.config import BUDGETS, SAMPLINGS, TrainConfig
 from embinit.errors import ConfigError, DataError
 from embinit.run.train.checkpoint import CHECKPOINT_FORMAT
 from embinit.run.train.distributed import Dist
@@ -102,8 +102,7 @@ def plan_steps(
         flops = _written(need(cfg.max_flops, "train.max_flops"))
         per_token = Fraction(need(flops_per_token, "flops_per_token (FLOPs per trained token)"))
         return max(1, math.ceil(flops / (per_token * tokens_per_step)))
-    raise ConfigError(f"train.budget={cfg.budget!r} is unknown; choose bytes | epochs | steps "
-                      "| flops")
+    raise ConfigError(f"train.budget={cfg.budget!r} is unknown; choose one of {BUDGETS}")
 
 
 def make_sampler(cfg: TrainConfig, train_nbytes: np.ndarray, block: int) -> Sampler:
@@ -111,7 +110,7 @@ def make_sampler(cfg: TrainConfig, train_nbytes: np.ndarray, block: int) -> Samp
         return EpochSampler(train_nbytes, block)
     if cfg.sampling == "random":
         return ByteAlignedSampler(train_nbytes, block)
-    raise ConfigError(f"train.sampling={cfg.sampling!r} is unknown; choose epochs | random")
+    raise ConfigError(f"train.sampling={cfg.sampling!r} is unknown; choose one of {SAMPLINGS}")
 
 
 # ---------------------------------------------------------------- device

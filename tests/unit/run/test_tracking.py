@@ -1,0 +1,36 @@
+"""Tracking mirrors the run record; with logger=none it does nothing at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from embinit.config import LoggerConfig
+from embinit.run.tracking import NullTracker, WandbTracker, make_tracker
+
+
+def test_none_and_non_main_ranks_get_the_null_tracker(tmp_path: Path) -> None:
+    assert isinstance(make_tracker(LoggerConfig(name="none"), tmp_path, "a", "s", {}, True),
+                      NullTracker)
+    # Only rank 0 talks to W&B, whatever the logger.
+    assert isinstance(make_tracker(LoggerConfig(name="wandb"), tmp_path, "a", "s", {}, False),
+                      NullTracker)
+
+
+class _FakeRun:
+    def __init__(self) -> None:
+        self.logged: list[tuple[dict[str, Any], int]] = []
+        self.summary: dict[str, Any] = {}
+
+    def log(self, row: dict[str, Any], step: int) -> None:
+        self.logged.append((row, step))
+
+
+def test_wandb_rows_drop_nulls_and_summary_keeps_numbers() -> None:
+    t = WandbTracker.__new__(WandbTracker)  # no wandb.init: the logic, not the service
+    t.run = _FakeRun()
+    t.log_metrics({"step": 3, "train_loss": 1.5, "val_bpb": None, "bytes_seen": 10})
+    assert t.run.logged == [({"train_loss": 1.5, "bytes_seen": 10}, 3)]
+    t.log_summary({"status": "completed", "val": {"bpb": 2.5, "doc_nats": [1.0]},
+                   "params": {"total": 7, "body_init_sha256": "ab"}})
+    assert t.run.summary == {"val/bpb": 2.5, "params/total": 7, "status": "completed"}
