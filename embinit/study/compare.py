@@ -30,7 +30,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embinit.study.load import COMPLETED, NO_DOC_LOSSES, arm_order, completed
+from embinit.study.load import (
+    COMPLETED,
+    NO_DOC_LOSSES,
+    arm_order,
+    completed,
+    first_value,
+    numeric_col,
+)
 from embinit.study.stats import (
     TOST_CONFIDENCE,
     bpb_interval,
@@ -55,17 +62,8 @@ SPELLER_DEPENDENT, NO_COMPARISON, REFERENCE = "depends on the speller", "no comp
 PAIR_SEP = " vs "  # study.json primary: "<arm> vs <arm>"
 
 
-def _col(df: pd.DataFrame, col: str) -> pd.Series:
-    if col not in df.columns:
-        return pd.Series(np.nan, index=df.index, dtype="float64")
-    return pd.to_numeric(df[col], errors="coerce").astype("float64")
 
 
-def _first(df: pd.DataFrame, col: str) -> Any:
-    if col not in df.columns:
-        return None
-    vals = df[col].dropna()
-    return vals.iloc[0] if len(vals) else None
 
 
 # ------------------------------------------------------------------------------ arm facts
@@ -112,8 +110,8 @@ def arm_facts(
         sub = runs[runs["arm"] == arm]
         done = sub[sub["status"] == COMPLETED]
         src = done if len(done) else sub
-        vocab, oov, size = _first(src, "vocab"), _first(src, "vocab_oov"), _first(src, "vocab_size")
-        exact = is_exact(_first(src, "exact"), vocab, oov)
+        vocab, oov, size = first_value(src, "vocab"), first_value(src, "vocab_oov"), first_value(src, "vocab_size")
+        exact = is_exact(first_value(src, "exact"), vocab, oov)
         tok = str(vocab or "?") + (f"/{oov}" if oov else "")
         if size is not None and not pd.isna(size):
             tok += f" {int(size):,}"
@@ -136,10 +134,10 @@ def seed_figure(done: pd.DataFrame, splits: Sequence[str], speller: str | None =
     num = pd.Series(0.0, index=done.index)
     den = pd.Series(0.0, index=done.index)
     for split in splits:
-        fig = _col(done, f"{split}_bpb_lossless").fillna(_col(done, f"{split}_bpb"))
+        fig = numeric_col(done, f"{split}_bpb_lossless").fillna(numeric_col(done, f"{split}_bpb"))
         if speller is not None:
-            fig = _col(done, f"{split}_bpb_lossless_by_speller_{speller}").fillna(fig)
-        nbytes = _col(done, f"{split}_bytes")
+            fig = numeric_col(done, f"{split}_bpb_lossless_by_speller_{speller}").fillna(fig)
+        nbytes = numeric_col(done, f"{split}_bytes")
         num += fig * nbytes
         den += nbytes
     return pd.Series((num / den).to_numpy(), index=done["seed"].to_numpy()).dropna()
@@ -395,7 +393,7 @@ def _speller_shifts(
 
 
 def _has_spellers(done: pd.DataFrame, splits: Sequence[str], names: Sequence[str]) -> bool:
-    return any(_col(done, f"{s}_bpb_lossless_by_speller_{k}").notna().any()
+    return any(numeric_col(done, f"{s}_bpb_lossless_by_speller_{k}").notna().any()
                for s in splits for k in names)
 
 

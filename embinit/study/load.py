@@ -458,3 +458,18 @@ __all__ = [
     "reference_arm_for",
     "study_description",
 ]
+
+
+def numeric_col(df: pd.DataFrame, col: str) -> pd.Series:
+    """A column as float64 (NaN where missing or not a number; all NaN if absent)."""
+    if col not in df.columns:
+        return pd.Series(np.nan, index=df.index, dtype="float64")
+    return pd.to_numeric(df[col], errors="coerce").astype("float64")
+
+
+def first_value(df: pd.DataFrame, col: str) -> Any:
+    """The column's first non-null value, or None."""
+    if col not in df.columns:
+        return None
+    vals = df[col].dropna()
+    return vals.iloc[0] if len(vals) else None

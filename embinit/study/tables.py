@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from embinit.config import ModelConfig
@@ -24,6 +23,8 @@ from embinit.study.load import (
     AnalysisError,
     arm_order,
     completed,
+    first_value,
+    numeric_col,
 )
 from embinit.study.shapes import model_shape
 from embinit.study.stats import mean_ci, paired_diff
@@ -31,17 +32,8 @@ from embinit.study.stats import mean_ci, paired_diff
 PARAM_KEYS = ("total", "embedding", "output_head", "position", "non_embedding", "body")
 
 
-def _numeric(df: pd.DataFrame, col: str) -> pd.Series:
-    if col not in df.columns:
-        return pd.Series(np.nan, index=df.index, dtype="float64")
-    return pd.to_numeric(df[col], errors="coerce").astype("float64")
 
 
-def _first(df: pd.DataFrame, col: str) -> Any:
-    if col not in df.columns:
-        return None
-    vals = df[col].dropna()
-    return vals.iloc[0] if len(vals) else None
 
 
 def _check_unique_seeds(done: pd.DataFrame) -> None:
@@ -85,10 +77,10 @@ def arm_summary(
         n_div = int((everything["status"] == DIVERGED).sum())
         row: dict[str, Any] = {
             "arm": arm,
-            "vocab": _first(everything, "vocab"),
-            "vocab_oov": _first(everything, "vocab_oov"),
-            "exact": _first(sub if len(sub) else everything, "exact"),
-            "init": _first(everything, "init"),
+            "vocab": first_value(everything, "vocab"),
+            "vocab_oov": first_value(everything, "vocab_oov"),
+            "exact": first_value(sub if len(sub) else everything, "exact"),
+            "init": first_value(everything, "init"),
             "n_runs": len(everything),
             "n_seeds": len(sub),
             "n_diverged": n_div,
@@ -96,7 +88,7 @@ def arm_summary(
             "seeds": ",".join(str(s) for s in sorted(sub["seed"])),
         }
         for m in metrics:
-            vals = _numeric(sub, m).dropna()
+            vals = numeric_col(sub, m).dropna()
             mean, lo, hi = mean_ci(vals.to_numpy(), confidence)
             row.update({f"{m}_mean": mean, f"{m}_lo": lo, f"{m}_hi": hi, f"{m}_n": len(vals)})
             row.update(_paired_vs_reference(sub, ref, m, arm == reference_arm, confidence))
@@ -113,8 +105,8 @@ def _paired_vs_reference(
     if is_reference:
         out[f"{metric}_diff_note"] = "reference arm"
         return out
-    a = pd.DataFrame({"seed": sub["seed"], "a": _numeric(sub, metric)}).dropna()
-    b = pd.DataFrame({"seed": ref["seed"], "b": _numeric(ref, metric)}).dropna()
+    a = pd.DataFrame({"seed": sub["seed"], "a": numeric_col(sub, metric)}).dropna()
+    b = pd.DataFrame({"seed": ref["seed"], "b": numeric_col(ref, metric)}).dropna()
     pairs = a.merge(b, on="seed").sort_values("seed")
     res = paired_diff(pairs["a"].to_numpy(), pairs["b"].to_numpy(), confidence)
     notes = [str(res["note"])] if res["note"] else []
@@ -178,7 +170,7 @@ def _per_arm_means(
         sub = done[done["arm"] == arm]
         row: dict[str, Any] = {"arm": arm, "n_seeds": len(sub)}
         for src, name in columns.items():
-            vals = _numeric(sub, src).dropna()
+            vals = numeric_col(sub, src).dropna()
             row[name] = float(vals.mean()) if len(vals) else math.nan
         rows.append(row)
     return pd.DataFrame(rows, columns=["arm", "n_seeds", *columns.values()])
@@ -223,7 +215,7 @@ def param_table(runs: pd.DataFrame) -> pd.DataFrame:
     ]
     if "params_total" not in runs.columns:
         return pd.DataFrame(columns=cols)
-    have = runs[_numeric(runs, "params_total").notna()].copy()
+    have = runs[numeric_col(runs, "params_total").notna()].copy()
     have["_pref"] = (have["status"] != COMPLETED).astype(int)
     rows = []
     for arm in arm_order(have):
@@ -318,7 +310,7 @@ def oov_table(runs: pd.DataFrame, reference_arm: str | None = None) -> pd.DataFr
         "oov_init_coverage_tokens": "init_coverage_tokens",
     }
     out = _per_arm_means(runs, cols, arm_order(runs, reference_arm))
-    vocab = {a: _first(runs[runs["arm"] == a], "vocab") for a in out["arm"]}
+    vocab = {a: first_value(runs[runs["arm"] == a], "vocab") for a in out["arm"]}
     out.insert(1, "vocab", [vocab[a] for a in out["arm"]])
     return out
 
@@ -331,9 +323,9 @@ def throughput_table(runs: pd.DataFrame, reference_arm: str | None = None) -> pd
     back to wall_s for records without it).
     """
     runs = runs.copy()
-    train_wall = _numeric(runs, "train_train_wall_s").fillna(_numeric(runs, "train_wall_s"))
+    train_wall = numeric_col(runs, "train_train_wall_s").fillna(numeric_col(runs, "train_wall_s"))
     runs["_train_wall_s"] = train_wall
-    runs["_bytes_per_s"] = _numeric(runs, "train_bytes_seen") / train_wall
+    runs["_bytes_per_s"] = numeric_col(runs, "train_bytes_seen") / train_wall
     cols = {
         "data_tokens_per_byte": "tokens_per_byte",
         "train_steps": "steps",
@@ -351,7 +343,7 @@ def incomplete_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Every run that is not completed: arm, seed, status, diverged_at_step, run_dir."""
     cols = ["arm", "seed", "status", "diverged_at_step", "run_dir"]
     df = runs[runs["status"] != COMPLETED].copy()
-    df["diverged_at_step"] = _numeric(df, "diverged_at_step").astype("Int64")
+    df["diverged_at_step"] = numeric_col(df, "diverged_at_step").astype("Int64")
     return df[cols].sort_values(["arm", "seed"], kind="stable").reset_index(drop=True)
 
 
