@@ -150,7 +150,7 @@ def zero_steps(tmp: Path, inputs: Inputs) -> list[str]:
 
 
 def zero_bytes(tmp: Path, inputs: Inputs) -> list[str]:
-    return [*_text_files(inputs.corpus), "train.max_steps=null", "train.max_bytes=0"]
+    return [*_text_files(inputs.corpus), "train.budget=bytes", "train.max_bytes=0"]
 
 
 def batch_larger_than_train_split(tmp: Path, inputs: Inputs) -> list[str]:
@@ -184,18 +184,18 @@ CASES: list[tuple[Callable[[Path, Inputs], list[str]], str]] = [
     (non_utf8_bytes, "doc005.txt: invalid UTF-8 at byte offset 3"),  # 3
     (unknown_option, "Could not override 'model.n_heads'"),  # 4
     (unknown_group_value, "Could not find 'vocab/sentencepiece'"),  # 4
-    (vocab_size_zero, "vocab.size=0 is too small for byte-level BPE"),  # 5
-    (vocab_size_below_bytes, "vocab.size=200 is too small for byte-level BPE"),  # 5
+    (vocab_size_zero, "vocab.size=0 is too small for vocab=bpe with every byte as a token"),  # 5
+    (vocab_size_below_bytes, "vocab.size=200 is too small for vocab=bpe"),  # 5
     (d_model_not_divisible, "model.d_model=30 is not divisible by model.n_head=4"),  # 6
     (vectors_missing, "nope.txt does not exist"),  # 7
     (vectors_truncated_text, "cut.txt is not a readable word2vec text file"),  # 7
     (vectors_truncated_binary, "cut.bin is not a readable word2vec binary file"),  # 7
     (vectors_not_word2vec, "vectors.txt is not a readable word2vec text file"),  # 7
     (vectors_pickle_without_opt_in, "init.allow_pickle=true"),  # 7, security
-    (vectors_no_overlap, "only 0 of 300 vocabulary types"),  # 8
+    (vectors_no_overlap, "only 0 of 160 vocabulary types"),  # 8: rows that can take a vector
     (vectors_dim_without_projection, "the vectors have dimension 8 but model.d_model is 32"),  # 9
-    (zero_steps, "train.max_steps=0 must be > 0"),  # 10
-    (zero_bytes, "train.max_bytes=0 must be > 0"),  # 10
+    (zero_steps, "train.budget=steps needs train.max_steps > 0 (got 0)"),  # 10
+    (zero_bytes, "train.budget=bytes needs train.max_bytes > 0 (got 0)"),  # 10
     (batch_larger_than_train_split, "tokens of the training split"),  # 10
     (output_dir_not_writable, "is not writable"),  # 11
     (resume_with_another_model_shape, "model.d_model: 32 -> 64"),  # 12
