@@ -123,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     from embinit.errors import EmbinitError
 
     overrides = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in overrides):
+        print("usage: python -m embinit.params [hydra overrides ...]\n\n"
+              "Print the parameter breakdown and training FLOPs per token of the composed\n"
+              "config as one JSON line, without allocating a model. Overrides are the same\n"
+              "as run.py's, e.g.: python -m embinit.params model=gpt2_small vocab.size=50257\n"
+              "(total 124439808) or python -m embinit.params arm=word100k_scratch "
+              "model=gpt2_small")
+        return 0
     register_configs()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -263,7 +263,8 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
         record.write_config(config)
 
     tracker = make_tracker(cfg.logger, record.dir, f"{arm}/seed{cfg.seed}", cfg.study.name,
-                           config, dist.is_main)
+                           config, dist.is_main, job_type=arm,
+                           tags=[cfg.vocab.name, cfg.init.name, cfg.model.name])
 
     def on_metrics(row: dict[str, Any]) -> None:
         record.append_metrics(row)
@@ -284,6 +285,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
                                     bytes_seen=trainer.state.bytes_seen, budget=cfg.train.budget)
         if dist.is_main:
             record.write_summary(summary)
+            tracker.log_summary(summary.to_dict())  # W&B shows the run as diverged too
         tracker.finish()
         return summary.to_dict()
 

@@ -130,3 +130,10 @@ def test_second_run_reuses_every_cache(runs: dict) -> None:
     assert "reusing cached Word2Vec vectors" in again
     # Same data, seed and settings: the same result, bit for bit.
     assert s_again["val"] == runs["word"][0]["val"]
+
+
+def test_training_loss_reaches_the_log_without_a_terminal(runs: dict) -> None:
+    # The CLI runs with stderr piped: no progress bar, so the log must carry the loss.
+    _, log = runs["bpe"]
+    assert "step 1/6: train loss " in log
+    assert "step 6/6: train loss " in log and "val loss" in log

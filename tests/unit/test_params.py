@@ -92,3 +92,10 @@ def test_cli_bad_override_exits_2_with_one_line(override, capsys):
     assert captured.out == ""
     err = captured.err.strip()
     assert err.startswith("embinit.params: error:") and "\n" not in err
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_cli_help_explains_and_exits_0(flag, capsys):
+    assert main([flag]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m embinit.params") and "model=gpt2_small" in out

@@ -150,10 +150,45 @@ def save_vectors(kv: KeyedVectors, path: str | os.PathLike[str], binary: bool | 
         raise
 
 
+def _has_word2vec_header(path: Path) -> bool:
+    """Whether a text vectors file starts with word2vec's "<count> <dim>" line.
+
+    word2vec text and fastText `.vec` files do; Stanford GloVe `.txt` files start with the
+    first vector ("the 0.418 0.24968 ..."), which gensim reads with `no_header=True`.
+    """
+    from gensim import utils
+
+    try:
+        with utils.open(str(path), "rb") as fh:
+            first = fh.readline(1 << 20).decode("utf-8", errors="replace").split()
+    except OSError as exc:
+        raise DataError(f"vectors file {path} cannot be read ({exc})") from exc
+    if not first:
+        raise DataError(f"{path} starts with an empty line; it holds no vectors")
+    if len(first) == 2 and all(t.isdigit() for t in first):
+        return True
+    if len(first) < 2 or not all(_is_float(t) for t in first[1:]):
+        raise DataError(
+            f"{path} is neither word2vec/fastText text (a '<count> <dim>' first line) nor "
+            "header-less GloVe text ('<word> <float> <float> ...' lines); if it is binary "
+            "word2vec, set init.vectors_binary=true"
+        )
+    return False
+
+
+def _is_float(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
 def load_vectors(
     path: str | os.PathLike[str], binary: bool | None = None, allow_pickle: bool = False
 ) -> KeyedVectors:
-    """Read a word2vec-format file (text, or binary when `binary` or the name ends in .bin).
+    """Read vectors: word2vec binary (`binary`, or a .bin name), word2vec or fastText `.vec`
+    text with a "<count> <dim>" header, or Stanford GloVe text without one (detected).
 
     gensim's pickled .model/.kv files are read only with ``allow_pickle``: unpickling
     runs arbitrary code from the file.
@@ -173,8 +208,9 @@ def load_vectors(
             )
         return _load_pickle(p)
     is_binary = _is_binary(p, binary)
+    no_header = False if is_binary else not _has_word2vec_header(p)
     try:
-        kv = KeyedVectors.load_word2vec_format(str(p), binary=is_binary)
+        kv = KeyedVectors.load_word2vec_format(str(p), binary=is_binary, no_header=no_header)
     except (ValueError, EOFError, UnicodeDecodeError, IndexError, AssertionError,
             struct.error, MemoryError, OSError) as exc:
         fmt = "binary" if is_binary else "text"

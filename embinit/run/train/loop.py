@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -352,10 +353,16 @@ class Trainer:
             }
             if self.dist.is_main:
                 on_metrics(row)
-                if ev is not None:  # the progress bar is off in logs; evals mark progress there
-                    log.info("step %d/%d: val loss %.4f, val bpb %.4f (lossless %.4f), %.0f s",
-                             s.step, self.total_steps, ev.loss, ev.bpb, ev.bpb_lossless,
+                # The progress bar is off when stderr is not a terminal (sweeps, log files):
+                # the log then carries the training loss too, at every log step.
+                train = f"train loss {train_loss:.4f}, " if train_loss is not None else ""
+                if ev is not None:
+                    log.info("step %d/%d: %sval loss %.4f, val bpb %.4f (lossless %.4f), %.0f s",
+                             s.step, self.total_steps, train, ev.loss, ev.bpb, ev.bpb_lossless,
                              s.elapsed_s)
+                elif train_loss is not None and not sys.stderr.isatty():
+                    log.info("step %d/%d: %slr %.2e, %.0f s", s.step, self.total_steps, train,
+                             lr, s.elapsed_s)
 
         if s.step == 0:
             emit(None, self.eval_val_subset(), 0.0)  # the initialization itself, before training

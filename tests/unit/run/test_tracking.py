@@ -34,3 +34,20 @@ def test_wandb_rows_drop_nulls_and_summary_keeps_numbers() -> None:
     t.log_summary({"status": "completed", "val": {"bpb": 2.5, "doc_nats": [1.0]},
                    "params": {"total": 7, "body_init_sha256": "ab"}})
     assert t.run.summary == {"val/bpb": 2.5, "params/total": 7, "status": "completed"}
+
+
+def test_wandb_mode_from_environment_wins(monkeypatch) -> None:  # noqa: ANN001
+    from embinit.run.tracking import wandb_mode
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert wandb_mode(LoggerConfig(name="wandb", mode="offline")) == "offline"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert wandb_mode(LoggerConfig(name="wandb", mode="offline")) == "disabled"
+
+
+def test_run_id_is_stable_per_run_directory(tmp_path: Path) -> None:
+    from embinit.run.tracking import run_id
+
+    a, b = tmp_path / "arms" / "bpe+scratch" / "seed0", tmp_path / "arms" / "bpe+scratch" / "seed1"
+    assert run_id(a) == run_id(a) and run_id(a) != run_id(b)
+    assert len(run_id(a)) == 16 and run_id(a).isalnum()

@@ -268,3 +268,29 @@ def test_word2vec_drops_keys_the_format_cannot_store(tmp_path):
     assert sorted(kv.index_to_key) == ["a", "b", "c"]
     save_vectors(kv, tmp_path / "v.bin")  # no longer refused
     np.testing.assert_array_equal(load_vectors(tmp_path / "v.bin")["a"], kv["a"])
+
+
+def test_headerless_glove_text_loads(tmp_path):
+    # Stanford's glove.6B.50d.txt has no "<count> <dim>" line: detected, read with no_header.
+    path = tmp_path / "glove.6B.3d.txt"
+    path.write_text("the 0.418 0.24968 -0.41242\n, 0.013441 0.23682 -0.16899\n"
+                    "naïve 1.5 -2.0 0.25\n", encoding="utf-8")
+    kv = load_vectors(path)
+    assert len(kv) == 3 and kv.vector_size == 3
+    np.testing.assert_allclose(kv["the"], [0.418, 0.24968, -0.41242], rtol=1e-6)
+    np.testing.assert_allclose(kv["naïve"], [1.5, -2.0, 0.25])
+
+
+def test_fasttext_vec_with_header_loads(tmp_path):
+    path = tmp_path / "wiki.en.vec"
+    path.write_text("2 3\nthe 1 2 3\ncat 4 5 6\n", encoding="utf-8")
+    kv = load_vectors(path)
+    assert list(kv.index_to_key) == ["the", "cat"]
+    np.testing.assert_array_equal(kv["cat"], [4.0, 5.0, 6.0])
+
+
+def test_text_in_no_known_format_names_the_formats(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text("word,x,y\nthe,1,2\n", encoding="utf-8")
+    with pytest.raises(DataError, match="neither word2vec/fastText text .* nor header-less GloVe"):
+        load_vectors(path)
