@@ -190,7 +190,7 @@ CASES: list[tuple[Callable[[Path, Inputs], list[str]], str]] = [
     (vectors_missing, "nope.txt does not exist"),  # 7
     (vectors_truncated_text, "cut.txt is not a readable word2vec text file"),  # 7
     (vectors_truncated_binary, "cut.bin is not a readable word2vec binary file"),  # 7
-    (vectors_not_word2vec, "vectors.txt is not a readable word2vec text file"),  # 7
+    (vectors_not_word2vec, "vectors.txt is neither word2vec/fastText text"),  # 7: names the formats
     (vectors_pickle_without_opt_in, "init.allow_pickle=true"),  # 7, security
     (vectors_no_overlap, "only 0 of 160 vocabulary types"),  # 8: rows that can take a vector
     (vectors_dim_without_projection, "the vectors have dimension 8 but model.d_model is 32"),  # 9
