@@ -12,37 +12,12 @@ import dataclasses
 from embinit.config import ModelConfig
 from embinit.study.load import AnalysisError
 
+# Dropout 0, biases and a tied head: ModelConfig's defaults, as in conf/model/*.yaml.
 MODEL_SHAPES: dict[str, ModelConfig] = {
-    "gpt2_small": ModelConfig(
-        name="gpt2_small",
-        n_layer=12,
-        n_head=12,
-        d_model=768,
-        block_size=1024,
-        dropout=0.0,
-        bias=True,
-        tie_embeddings=True,
-    ),
-    "small": ModelConfig(
-        name="small",
-        n_layer=6,
-        n_head=6,
-        d_model=384,
-        block_size=256,
-        dropout=0.0,
-        bias=True,
-        tie_embeddings=True,
-    ),
-    "tiny": ModelConfig(
-        name="tiny",
-        n_layer=4,
-        n_head=4,
-        d_model=128,
-        block_size=128,
-        dropout=0.0,
-        bias=True,
-        tie_embeddings=True,
-    ),
+    "gpt2_small": ModelConfig(name="gpt2_small", n_layer=12, n_head=12, d_model=768,
+                              block_size=1024),
+    "small": ModelConfig(name="small", n_layer=6, n_head=6, d_model=384, block_size=256),
+    "tiny": ModelConfig(name="tiny", n_layer=4, n_head=4, d_model=128, block_size=128),
 }
 
 
