@@ -138,8 +138,7 @@ def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target
                   sliding: EvalResult, stride: int, eod_id: int,
                   doc_ids: list[str] | None) -> SplitResult:
     stats = split.stats
-    spellers = {"unigram": stats.unk_spelling_nats,
-                "ngram": getattr(stats, "unk_spelling_nats_ngram", None)}
+    spellers = {"unigram": stats.unk_spelling_nats, "ngram": stats.unk_spelling_nats_ngram}
     doc_nats = per_document(per_target, split.ids, eod_id)
     charges = (per_document(np.asarray(split.charges[1:], dtype=np.float64), split.ids, eod_id)
                if split.charges is not None else np.zeros_like(doc_nats))
@@ -155,10 +154,10 @@ def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target
         nats=ev.nats,
         unk_spelling_nats=stats.unk_spelling_nats,
         layout_nats=stats.layout_nats,
-        spelling_nats={k: v for k, v in spellers.items() if v is not None} if closed else None,
+        spelling_nats=spellers if closed else None,
         bpb_lossless_by_speller={
             k: lossless_bpb(ev.nats, v, stats.layout_nats, ev.bytes)
-            for k, v in spellers.items() if v is not None} if closed else None,
+            for k, v in spellers.items()} if closed else None,
         bpb_sliding=sliding.bpb_lossless,
         sliding_stride=stride,
         doc_ids=list(doc_ids) if doc_ids else None,
