@@ -186,12 +186,23 @@ def register_configs() -> None:
     `embinit_arm` resolver its run directories use (the layout lives in embinit.record)."""
     from hydra.core.config_store import ConfigStore  # here: the report needs no Hydra
 
-    from embinit.record import arm_label
-
     cs = ConfigStore.instance()
     cs.store(name="embinit_schema", node=Config)
     if not OmegaConf.has_resolver("embinit_arm"):
-        OmegaConf.register_new_resolver("embinit_arm", arm_label)
+        OmegaConf.register_new_resolver("embinit_arm", arm_label_resolver)
+
+
+def arm_label_resolver(*_: Any, _root_: Any) -> str:
+    """`${embinit_arm:}`: the run's arm label (`embinit.record.arm_label_of`) from its config.
+
+    Only the nodes that name an arm are resolved: the root also holds `hydra.run.dir`,
+    which is what calls this.
+    """
+    from embinit.record import arm_label_of
+
+    parts = {k: OmegaConf.to_container(_root_[k], resolve=True)
+             for k in ("vocab", "init", "model", "data") if k in _root_}
+    return arm_label_of(parts)
 
 
 # The valid values of every enumerated key, stated once.

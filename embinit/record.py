@@ -41,6 +41,10 @@ METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 STUDY_FILE = "study.json"
+# What makes a run directory self-contained (usable after `make clean` deletes cache/):
+TOKENIZER_FILE = "tokenizer.json"  # the arm's HF tokenizer, copied from the cache
+INIT_EMBEDDING_FILE = "init_embedding.npy"  # (V x d_model) float32: the matrix the arm starts from
+FINAL_WEIGHTS_FILE = "model.pt"  # the trained model's state_dict (load with weights_only=True)
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"  # Hydra's own copy; read only by old records
 
 COMPLETED = "completed"
@@ -69,6 +73,64 @@ def arm_label(vocab: str, init: str, oov: str | None = None) -> str:
     if vocab == "word" and oov == "unk":
         vocab = "word_unk"
     return f"{vocab}+{init}"
+
+
+# Defaults a label leaves out, so the arms of the seed's study keep their short names.
+DEFAULT_VOCAB_SIZE = {"bpe": 8192, "word": 16384}
+
+
+def _size_tag(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def arm_label_of(config: dict[str, Any]) -> str:
+    """The arm's label from its resolved config: distinct configs never share a directory.
+
+    `<vocab>+<init>` (see `arm_label`) for the seed's arms, with a suffix for each setting
+    that departs from the default: a vocabulary size (`bpe50k`), the Treebank pre-tokenizer
+    (`word-treebank`), the source of a control (`shuffled-glove`), the vector dimension
+    (`word2vec-d50`), a scale policy or OOV-row rule (`glove-raw`, `word2vec-oovmean`), a
+    frozen embedding (`word2vec-frozen`, `word2vec-freeze100`), and, as extra `+` parts,
+    an untied output layer (`+untied`) and a fraction of the train split (`+data0.3`).
+    """
+    vocab, init = config.get("vocab", {}), config.get("init", {})
+    model, data = config.get("model", {}), config.get("data", {})
+    vname = str(vocab.get("name", ""))
+    v = vname
+    size = vocab.get("size")
+    if size is not None and size != DEFAULT_VOCAB_SIZE.get(vname, size):
+        v += _size_tag(int(size))
+    if vname == "word" and vocab.get("pretokenizer", "whitespace") not in (None, "whitespace"):
+        v += f"-{vocab['pretokenizer']}"
+    iname = str(init.get("name", ""))
+    i = iname
+    if iname in ("shuffled", "matched_random"):
+        i += f"-{init.get('source') or 'word2vec'}"
+    if iname == "word2vec" and init.get("dim") and not init.get("vectors_path"):
+        d_model = model.get("d_model")
+        if init["dim"] != d_model:
+            i += f"-d{int(init['dim'])}"
+    if iname != "scratch":
+        scale = init.get("scale")
+        if scale not in (None, "std"):
+            i += f"-{str(scale).replace('_', '')}"
+        oov_rows = init.get("oov_rows")
+        if oov_rows not in (None, "random"):
+            i += f"-oov{str(oov_rows).replace('_', '')}"
+    if init.get("freeze"):
+        i += "-frozen"
+    elif init.get("freeze_steps"):
+        i += f"-freeze{int(init['freeze_steps'])}"
+    label = arm_label(v if vname != "word" or vocab.get("oov") != "unk" else vname, i,
+                      vocab.get("oov"))
+    if vname == "word" and vocab.get("oov") == "unk" and v != vname:
+        label = label.replace("word_unk", "word_unk" + v[len(vname):], 1)
+    if model.get("tie_embeddings") is False:
+        label += "+untied"
+    frac = data.get("train_fraction")
+    if frac is not None and float(frac) < 1.0:
+        label += f"+data{float(frac):g}"
+    return label
 
 
 def run_dir(experiments: str | os.PathLike[str], study: str, arm: str, seed: int) -> Path:
@@ -139,6 +201,11 @@ class SplitResult:
     doc_nats: list[float] | None = None
     doc_charge_nats: list[float] | None = None
     doc_bytes: list[int] | None = None
+    # Targets split by the class of the predicted token's row: "vector_rows" (rows that can
+    # take a vector: the vocabulary's words or BPE tokens) and "fallback_rows" (the byte rows
+    # that spell a word outside the vocabulary, and specials), each {"tokens", "bytes",
+    # "nats"}. The classes depend only on the tokenizer, so arms sharing one are paired.
+    by_row_class: dict[str, dict[str, float]] | None = None
 
 
 @dataclass
@@ -194,6 +261,18 @@ class RunSummary:
     train: TrainResult | None = None
     init_compute: InitCompute | None = None
     context: dict[str, Any] | None = None  # block in tokens and the bytes it spans
+    # How the arm's embedding was made and treated beyond vocab x init: {"source" (vectors a
+    # control was built from), "scale", "oov_rows", "freeze", "freeze_steps", "tied",
+    # "train_fraction"}.
+    arm_spec: dict[str, Any] | None = None
+    # Golden check at step 0, before any update: {"loss" (val loss), "ln_vocab", "excess"
+    # (loss - ln V), "tolerance", "flagged" (excess > tolerance)}.
+    step0: dict[str, Any] | None = None
+    # Embedding diagnostics at init and at the end: wordsim353_init/_final, simlex999_init/
+    # _final (Spearman rho), analogy_init/_final (accuracy on covered questions), their
+    # coverage counts (*_n), drift_covered / drift_fallback (mean cosine of each row at init
+    # and at the end), and neighbours {"init"|"final": {probe: [words]}}.
+    diagnostics: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Typed fields a run did not measure stay out rather than appear as null; the open

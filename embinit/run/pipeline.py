@@ -30,7 +30,7 @@ from embinit.record import (
     SplitResult,
     StudySettings,
     TrainResult,
-    arm_label,
+    arm_label_of,
     run_dir,
     write_study_settings,
 )
@@ -59,7 +59,7 @@ log = logging.getLogger("embinit.pipeline")
 
 
 def arm_name(cfg: DictConfig) -> str:
-    return arm_label(cfg.vocab.name, cfg.init.name, cfg.vocab.oov)
+    return arm_label_of(to_container(cfg))
 
 
 def is_exact(cfg: DictConfig) -> bool:
