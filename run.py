@@ -20,7 +20,7 @@ register_configs()
 log = logging.getLogger("embinit")
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="embinit/conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     # gensim logs every Word2Vec epoch at INFO; keep the run log readable.
     logging.getLogger("gensim").setLevel(logging.WARNING)

@@ -108,7 +108,7 @@ def mfu(tokens_per_s: float, flops_per_token: int | float, peak: float) -> float
     return tokens_per_s * flops_per_token / peak
 
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 def main(argv: list[str] | None = None) -> int:

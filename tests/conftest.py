@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from embinit.config import register_configs
 
 ROOT = Path(__file__).resolve().parent.parent
-CONF = ROOT / "conf"
+CONF = ROOT / "embinit" / "conf"
 
 register_configs()
 

@@ -24,7 +24,7 @@ from embinit.study.report.build import main
 ROOT = Path(__file__).resolve().parents[3]
 RECORDS = ROOT / "tests" / "fixtures" / "records" / "arms"
 GOLDEN = ROOT / "tests" / "fixtures" / "golden" / "arms"
-CONF = ROOT / "conf"
+CONF = ROOT / "embinit" / "conf"
 _PNG_DATA = re.compile(rb"data:image/png;base64,[A-Za-z0-9+/=]+")
 _PNG_ELIDED = "data:image/png;base64,…".encode()
 

@@ -10,7 +10,7 @@ from embinit.config import ModelConfig
 from embinit.study import shapes as S
 from embinit.study.load import AnalysisError
 
-CONF_MODEL = Path(__file__).resolve().parents[3] / "conf" / "model"
+CONF_MODEL = Path(__file__).resolve().parents[3] / "embinit" / "conf" / "model"
 
 
 def test_model_shape() -> None:
