@@ -1,0 +1,184 @@
+"""Export a finished run's input embeddings: `embinit-export RUN_DIR [--out DIR]`.
+
+Writes into `--out` (default `RUN_DIR/export`), for the initial matrix (`init_embedding.npy`)
+and the trained one (the model's `wte`):
+
+    init.w2v.bin, final.w2v.bin     word2vec binary (gensim `KeyedVectors.load_word2vec_format(
+                                    path, binary=True)`), keyed by the token strings (`Ġthe`)
+    projector/{init,final}_vectors.tsv, projector/metadata.tsv, projector/projector_config.pbtxt
+                                    the TensorBoard Embedding Projector's input (one row per token)
+    neighbours.json, neighbours.md  the nearest neighbours (cosine) of probe words, init vs final
+
+Keys are the tokenizer's own strings: unique and without whitespace (byte-level tokens write
+a space as `Ġ`), so the word2vec format round-trips. The metadata's `text` column shows each
+token decoded (`Ġthe` -> ` the`, whitespace escaped). Pickled `.kv` files are not written:
+loading them runs code from the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embinit.errors import DataError, EmbinitError
+from embinit.storage import atomic_write_json, atomic_write_text
+
+# Frequent English words from several fields, so any Wikipedia-trained arm has most of them.
+PROBE_WORDS = ("the", "of", "one", "city", "king", "war", "music", "science", "water",
+               "january", "british", "first", "good", "house", "river")
+N_NEIGHBOURS = 10
+
+
+_NAMED_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(text: str) -> str:
+    """Control and line-separator characters made visible, so a TSV cell stays one line."""
+    return "".join(_NAMED_ESCAPES.get(c) or (c if c.isprintable() else f"\\u{ord(c):04x}")
+                   for c in text)
+
+
+def token_keys(tokenizer: Any, vocab_size: int) -> list[str]:
+    """One unique, whitespace-free key per row: the token string (`<rowN>` for unused rows)."""
+    keys = []
+    seen: set[str] = set()
+    for i in range(vocab_size):
+        tok = tokenizer.id_to_token(i)
+        key = f"<row{i}>" if tok is None else tok
+        if any(c.isspace() for c in key) or key in seen:
+            # Any whitespace as \uXXXX plus the row: still unique, still one word.
+            key = "".join(f"\\u{ord(c):04x}" if c.isspace() else c for c in key) + f"#{i}"
+        seen.add(key)
+        keys.append(key)
+    return keys
+
+
+def token_texts(tokenizer: Any, vocab_size: int) -> list[str]:
+    """Each row decoded on its own (`Ġthe` -> ` the`), whitespace escaped; not unique."""
+    return [_escape(tokenizer.decode([i], skip_special_tokens=False)) for i in range(vocab_size)]
+
+
+def probe_ids(tokenizer: Any, words: Sequence[str]) -> dict[str, int]:
+    """Probe word -> its token id, when the word is one token (` word` first, as in text)."""
+    found = {}
+    for w in words:
+        for cand in (f" {w}", w):
+            ids = tokenizer.encode(cand, add_special_tokens=False).ids
+            if len(ids) == 1:
+                found[w] = ids[0]
+                break
+    return found
+
+
+def nearest(matrix: np.ndarray, row: int, k: int) -> list[tuple[int, float]]:
+    """The k rows with the highest cosine similarity to `row` (itself excluded)."""
+    m = matrix.astype(np.float64)
+    norms = np.linalg.norm(m, axis=1)
+    norms[norms == 0] = 1.0
+    sims = (m @ m[row]) / (norms * norms[row])
+    sims[row] = -np.inf
+    top = np.argsort(-sims, kind="stable")[:k]
+    return [(int(i), float(sims[i])) for i in top]
+
+
+def _save_word2vec(path: Path, keys: list[str], matrix: np.ndarray) -> None:
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vector_size=matrix.shape[1], dtype=np.float32)
+    kv.add_vectors(keys, matrix.astype(np.float32))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        kv.save_word2vec_format(str(tmp), binary=True)
+        os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _tsv(matrix: np.ndarray) -> str:
+    return "".join("\t".join(f"{x:.6g}" for x in row) + "\n" for row in matrix)
+
+
+def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
+               probes: Sequence[str] = PROBE_WORDS, k: int = N_NEIGHBOURS) -> Path:
+    """Write the exports (see the module docstring); returns the output directory."""
+    from embinit.load import load_run
+
+    loaded = load_run(run_dir)
+    final = loaded.model.wte.weight.detach().cpu().float().numpy()
+    vocab_size = final.shape[0]
+    init = loaded.init_embedding()
+    if init is not None and init.shape != final.shape:
+        raise DataError(f"{loaded.dir}/init_embedding.npy has shape {init.shape} but the model's "
+                        f"embedding is {final.shape}; the files come from different runs: re-run it")
+    matrices = {"final": final} if init is None else {"init": init, "final": final}
+
+    out_dir = Path(out) if out is not None else loaded.dir / "export"
+    (out_dir / "projector").mkdir(parents=True, exist_ok=True)
+    keys = token_keys(loaded.tokenizer, vocab_size)
+    texts = token_texts(loaded.tokenizer, vocab_size)
+    for name, m in matrices.items():
+        _save_word2vec(out_dir / f"{name}.w2v.bin", keys, m)
+        atomic_write_text(out_dir / "projector" / f"{name}_vectors.tsv", _tsv(m))
+    # Multi-column metadata has a header row; `token` is unique, `text` is readable.
+    atomic_write_text(out_dir / "projector" / "metadata.tsv",
+                      "token\ttext\tid\n"
+                      + "".join(f"{_escape(k_)}\t{t}\t{i}\n" for i, (k_, t) in enumerate(zip(keys, texts, strict=True))))
+    atomic_write_text(out_dir / "projector" / "projector_config.pbtxt", "".join(
+        f'embeddings {{\n  tensor_name: "{name}"\n  tensor_path: "{name}_vectors.tsv"\n'
+        f'  metadata_path: "metadata.tsv"\n}}\n' for name in matrices))
+
+    ids = probe_ids(loaded.tokenizer, probes)
+    neighbours: dict[str, Any] = {"run": str(loaded.dir), "k": k, "metric": "cosine",
+                                  "missing": [w for w in probes if w not in ids], "probes": {}}
+    lines = [f"# Nearest neighbours (cosine) in {loaded.dir}\n"]
+    for word, row in ids.items():
+        entry: dict[str, Any] = {"token": keys[row], "id": row}
+        lines.append(f"\n## {word} (`{keys[row]}`)\n\n| rank | "
+                     + " | ".join(matrices) + " |\n| ---: |" + " --- |" * len(matrices) + "\n")
+        cols = []
+        for name, m in matrices.items():
+            nn = nearest(m, row, k)
+            entry[name] = [{"token": keys[i], "text": texts[i], "cosine": round(s, 4)} for i, s in nn]
+            cols.append([f"`{texts[i]}` {s:.3f}" for i, s in nn])
+        neighbours["probes"][word] = entry
+        for r, cells in enumerate(zip(*cols, strict=True), start=1):
+            lines.append(f"| {r} | " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n")
+    if neighbours["missing"]:
+        lines.append("\nNot a single token in this vocabulary: "
+                     + ", ".join(neighbours["missing"]) + "\n")
+    if init is None:
+        lines.append("\nThis run saved no init_embedding.npy: only the final matrix is exported.\n")
+    atomic_write_json(out_dir / "neighbours.json", neighbours)
+    atomic_write_text(out_dir / "neighbours.md", "".join(lines))
+    return out_dir
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="embinit-export",
+        description="Export a finished run's initial and final input embeddings (word2vec binary, "
+        "TensorBoard projector TSV) and the nearest neighbours of probe words.",
+    )
+    parser.add_argument("run_dir", help="a finished run: experiments/<study>/<arm>/seed<k>")
+    parser.add_argument("--out", help="output directory (default: RUN_DIR/export)")
+    parser.add_argument("--probe", action="append", metavar="WORD",
+                        help=f"a probe word (repeatable; default: {', '.join(PROBE_WORDS)})")
+    parser.add_argument("-k", type=int, default=N_NEIGHBOURS, help="neighbours per probe word")
+    args = parser.parse_args(argv)
+    try:
+        out = export_run(args.run_dir, args.out, args.probe or PROBE_WORDS, args.k)
+    except EmbinitError as e:
+        print(f"embinit-export: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} (word2vec binary, projector/ TSV, neighbours.md)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

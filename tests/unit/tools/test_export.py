@@ -1,0 +1,75 @@
+"""embinit-export on a hand-built run directory: word2vec files, projector TSVs, neighbours."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+
+import embinit
+from embinit.record import INIT_EMBEDDING_FILE
+from embinit.tools.export import export_run, main, nearest, token_keys
+from tests.unit.tools.test_load import make_run_dir
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return make_run_dir(tmp_path / "run")
+
+
+def test_word2vec_files_hold_init_and_final_rows_by_token(run_dir: Path, tmp_path: Path) -> None:
+    out = export_run(run_dir, tmp_path / "out")
+    loaded = embinit.load_run(run_dir)
+    final = loaded.model.wte.weight.detach().numpy()
+    init = np.load(run_dir / INIT_EMBEDDING_FILE)
+    for name, matrix in (("init", init), ("final", final)):
+        kv = KeyedVectors.load_word2vec_format(str(out / f"{name}.w2v.bin"), binary=True)
+        assert len(kv) == matrix.shape[0]
+        the = loaded.tokenizer.token_to_id("Ġthe")
+        np.testing.assert_allclose(kv["Ġthe"], matrix[the], rtol=1e-6)
+        vectors = np.loadtxt(out / "projector" / f"{name}_vectors.tsv", delimiter="\t")
+        np.testing.assert_allclose(vectors, matrix, rtol=1e-5, atol=1e-7)
+    meta = (out / "projector" / "metadata.tsv").read_text().splitlines()
+    assert meta[0] == "token\ttext\tid" and len(meta) == final.shape[0] + 1
+    the_row = next(line.split("\t") for line in meta[1:] if line.startswith("Ġthe\t"))
+    assert the_row[1] == " the"  # decoded readably
+    assert 'tensor_path: "init_vectors.tsv"' in (out / "projector" / "projector_config.pbtxt").read_text()
+
+
+def test_neighbours_of_probes_at_init_and_final(run_dir: Path, tmp_path: Path) -> None:
+    out = export_run(run_dir, tmp_path / "out", probes=["the", "city", "zebra"], k=3)
+    nb = json.loads((out / "neighbours.json").read_text())
+    assert set(nb["probes"]) == {"the", "city"} and nb["missing"] == ["zebra"]
+    the = nb["probes"]["the"]
+    assert the["token"] == "Ġthe" and len(the["init"]) == len(the["final"]) == 3
+    assert all(n["token"] != "Ġthe" for n in the["final"])
+    md = (out / "neighbours.md").read_text()
+    assert "## the (`Ġthe`)" in md and "zebra" in md
+
+
+def test_keys_are_unique_and_whitespace_free() -> None:
+    class Tok:  # a vocabulary with a space, a duplicate-looking key and a hole
+        tokens = {0: "a b", 1: "a\\u0020b#0", 2: None, 3: "x"}
+
+        def id_to_token(self, i: int) -> str | None:
+            return self.tokens[i]
+
+    keys = token_keys(Tok(), 4)
+    assert len(set(keys)) == 4 and not any(c.isspace() for k in keys for c in k)
+
+
+def test_nearest_is_cosine_and_excludes_the_row() -> None:
+    m = np.array([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0], [-1.0, 0.0]])
+    assert [i for i, _ in nearest(m, 0, 3)] == [1, 2, 3]
+
+
+def test_run_without_init_exports_final_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = make_run_dir(tmp_path / "old", with_init=False)
+    assert main([str(run)]) == 0
+    assert (run / "export" / "final.w2v.bin").exists() and not (run / "export" / "init.w2v.bin").exists()
+    assert "only the final matrix" in (run / "export" / "neighbours.md").read_text()
+    assert main([str(tmp_path / "missing")]) == 2
+    assert "error" in capsys.readouterr().err
