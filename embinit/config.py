@@ -57,6 +57,10 @@ class VocabConfig:
     # (bpb then needs the speller and layout charges, reported as bounds).
     oov: str = "bytes"
     lowercase: bool = False  # word with oov=unk only: lowercase before lookup (case is not charged)
+    # word only: how text is cut into words. whitespace: HF's Rust rules (GPT-2 regex for
+    # oov=bytes, Whitespace for oov=unk). treebank: NLTK's Treebank words (do n't, U.S.A. 's,
+    # 3.50), GloVe's conventions; see embinit.run.data.pretokenize.
+    pretokenizer: str = "whitespace"
     unk_token: str = "<unk>"
     eod_token: str = "<|endoftext|>"
 
@@ -209,6 +213,7 @@ def arm_label_resolver(*_: Any, _root_: Any) -> str:
 DATA_NAMES = ("wiki_sample", "text_files", "hf")
 VOCAB_NAMES = ("bpe", "word")
 OOV_MODES = ("bytes", "unk")
+PRETOKENIZERS = ("whitespace", "treebank")
 INIT_NAMES = ("scratch", "word2vec", "glove")
 PROJECTIONS = ("none", "orthogonal", "pad")
 BUDGETS = ("bytes", "epochs", "steps", "flops")
@@ -269,6 +274,11 @@ def validate(cfg: DictConfig | Config) -> None:
     need(t.context_bytes >= 2, "train.context_bytes must be >= 2")
     need(t.eval_stride is None or t.eval_stride >= 1, "train.eval_stride must be >= 1 or null")
     need(c.vocab.oov in OOV_MODES, f"vocab.oov={c.vocab.oov!r} is unknown; choose one of {OOV_MODES}")
+    need(c.vocab.pretokenizer in PRETOKENIZERS,
+         f"vocab.pretokenizer={c.vocab.pretokenizer!r} is unknown; choose one of {PRETOKENIZERS}")
+    need(c.vocab.pretokenizer == "whitespace" or c.vocab.name == "word",
+         f"vocab.pretokenizer={c.vocab.pretokenizer} applies to vocab=word only (byte-level BPE "
+         "splits text itself); use vocab=word or vocab.pretokenizer=whitespace")
     need(not (c.vocab.name == "word" and c.vocab.oov == "bytes" and c.vocab.lowercase),
          "vocab.lowercase=true would lose case that vocab.oov=bytes must reproduce; use "
          "vocab.oov=unk with vocab.lowercase=true, or vocab.lowercase=false")

@@ -154,13 +154,20 @@ class SplitAccumulator:
 _WHITESPACE = pre_tokenizers.Whitespace()
 
 
-def word_counts(texts: Iterable[str], lowercase: bool = False) -> Counter[str]:
-    """Counts of the words the `word` tokenizer would see (same Whitespace pre-tokenizer)."""
+def word_counts(texts: Iterable[str], lowercase: bool = False,
+                pretokenizer: str = "whitespace") -> Counter[str]:
+    """Counts of the words the closed `word` tokenizer would see (the same pre-tokenizer:
+    HF Whitespace, or Treebank words)."""
+    from embinit.run.data.pretokenize import treebank_spans  # nltk only when asked for
+
     counts: Counter[str] = Counter()
     for text in texts:
         if lowercase:
             text = text.lower()
-        counts.update(map(itemgetter(0), _WHITESPACE.pre_tokenize_str(text)))
+        if pretokenizer == "whitespace":
+            counts.update(map(itemgetter(0), _WHITESPACE.pre_tokenize_str(text)))
+        else:
+            counts.update(text[a:b] for a, b in treebank_spans(text))
     return counts
 
 

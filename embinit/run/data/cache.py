@@ -48,7 +48,12 @@ from embinit.run.data.accounting import (
 )
 from embinit.run.data.corpus import Corpus, Document
 from embinit.run.data.split import SPLITS, iter_split
-from embinit.run.data.tokenizer import is_byte_word_vocab, is_closed_vocab, tokenizer_key
+from embinit.run.data.tokenizer import (
+    is_byte_word_vocab,
+    is_closed_vocab,
+    pretokenizer_name,
+    tokenizer_key,
+)
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
 
 log = logging.getLogger(__name__)
@@ -138,7 +143,7 @@ def _encode_split(
     unk_id: int, dtype: np.dtype, out_dir: Path, batch_size: int,
     spelling_counts: np.ndarray | None, words: Counter[str] | None, track_layout: bool,
     charges: tuple[SpellingModel, LayoutModel] | None = None, lowercase_words: bool = False,
-    track_spelled: bool = False,
+    track_spelled: bool = False, pretokenizer: str = "whitespace",
 ) -> tuple[SplitAccumulator, dict[str, dict[str, Any]]]:
     """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
 
@@ -206,7 +211,8 @@ def _encode_split(
                 nb_parts += [nbytes, zero]
                 batch_bytes += int(nbytes.sum())
             if words is not None:
-                words.update(word_counts(texts, lowercase=lowercase_words))
+                words.update(word_counts(texts, lowercase=lowercase_words,
+                                         pretokenizer=pretokenizer))
             w_ids.write(np.concatenate(id_parts))
             w_nb.write(np.concatenate(nb_parts))
             if w_extra is not None:
@@ -253,7 +259,8 @@ def _build(
             words=word_tallies.get(split), track_layout=closed, charges=charges,
             # the OOV curve describes the vocabulary as the word tokenizer would build it
             lowercase_words=closed and bool(vocab_cfg.lowercase),
-            track_spelled=is_byte_word_vocab(vocab_cfg))
+            track_spelled=is_byte_word_vocab(vocab_cfg),
+            pretokenizer=pretokenizer_name(vocab_cfg))
         files.update(split_files)
         if split == "train":
             spelling = SpellingModel.from_counts(spelling_counts)

@@ -15,11 +15,14 @@ every arm's embedding matrix has the same two special rows.
   to its byte tokens, so every text round-trips exactly and bpb needs no external charge.
 - ``word`` with ``oov=unk`` (the closed vocabulary of the seed question): the ``size`` most
   frequent train words seen at least ``min_count`` times; everything else becomes `<unk>`.
-  Words come from the Hugging Face `Whitespace` pre-tokenizer (regex ``\\w+|[^\\w\\s]+``),
-  chosen over NLTK's Treebank rules because it runs in Rust, reports the character offsets
-  that byte accounting needs, and serialises into ``tokenizer.json`` with the vocabulary, so
-  loading a tokenizer restores the exact word splitting. Its bpb needs the spelling and
+  Words come from the Hugging Face `Whitespace` pre-tokenizer (regex ``\\w+|[^\\w\\s]+``)
+  by default: it runs in Rust, reports the character offsets that byte accounting needs, and
+  serialises into ``tokenizer.json`` with the vocabulary. Its bpb needs the spelling and
   layout charges (`embinit.metrics`).
+- ``vocab.pretokenizer=treebank`` (either word kind): words are NLTK Treebank words instead
+  (``do n't``, ``U.S.A. 's``), as GloVe's vocabulary has them; the byte-fallback arm keeps a
+  single leading space on a word as the GPT-2 regex does. See `embinit.run.data.pretokenize`
+  for how a tokenizer.json stores a Python pre-tokenizer.
 
 The trained tokenizer is cached under ``<cache>/tokenizers/<key>/tokenizer.json``, keyed by
 the corpus fingerprint, the split settings and the vocabulary settings.
@@ -39,6 +42,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 
 from embinit.config import OOV_MODES, VOCAB_NAMES, DataConfig, VocabConfig
 from embinit.errors import ConfigError
+from embinit.run.data import pretokenize
 from embinit.run.data.corpus import Corpus
 from embinit.run.data.split import iter_split
 from embinit.storage import atomic_write_text, stable_hash
@@ -47,7 +51,8 @@ log = logging.getLogger(__name__)
 
 # Bump when training or the saved format changes, so cached tokenizers are rebuilt.
 # 2: vocab=word gained oov=bytes (the byte-fallback word vocabulary), now its default.
-TOKENIZER_FORMAT = 2
+# 3: vocab.pretokenizer (whitespace | treebank); its name and nltk's version are in the key.
+TOKENIZER_FORMAT = 3
 EOD_ID, UNK_ID = 0, 1
 N_SPECIALS = 2
 N_BYTES = 256
@@ -81,14 +86,23 @@ def _configure(tok: Tokenizer) -> Tokenizer:
     return tok
 
 
-def byte_level_word_counts(texts: Iterable[str]) -> Counter[str]:
-    """Counts of the ByteLevel pre-tokens (GPT-2 regex, leading space kept) of ``texts``.
+def pretokenizer_name(cfg: VocabConfig) -> str:
+    """vocab.pretokenizer, "whitespace" for BPE (byte-level BPE splits with its own regex)."""
+    return getattr(cfg, "pretokenizer", "whitespace") if cfg.name == "word" else "whitespace"
 
-    Streams one text at a time through the Rust pre-tokenizer; never holds the corpus.
+
+def byte_level_word_counts(texts: Iterable[str],
+                           pretokenizer: str = "whitespace") -> Counter[str]:
+    """Counts of the ByteLevel pre-tokens (leading space kept) of ``texts``: the GPT-2 regex's
+    (whitespace) or Treebank's words.
+
+    Streams one text at a time through the pre-tokenizer; never holds the corpus.
     """
+    pre = (_BYTE_LEVEL if pretokenizer == "whitespace"
+           else pretokenize.runtime(pretokenizer, byte_level=True))
     counts: Counter[str] = Counter()
     for text in texts:
-        counts.update(map(itemgetter(0), _BYTE_LEVEL.pre_tokenize_str(text)))
+        counts.update(map(itemgetter(0), pre.pre_tokenize_str(text)))
     return counts
 
 
@@ -121,7 +135,7 @@ def _byte_word_tokenizer(vocab: dict[str, int], cfg: VocabConfig) -> Tokenizer:
     # one token; any other pre-token is split into its characters, i.e. its byte symbols,
     # which are all in the vocabulary (so no unk token is ever needed).
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], ignore_merges=True))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pretokenize.runtime(pretokenizer_name(cfg), byte_level=True)
     tok.decoder = decoders.ByteLevel()
     # Registered as special, as BpeTrainer does, so decode() skips them; with
     # encode_special_tokens they are never matched inside text.
@@ -137,8 +151,8 @@ def train_tokenizer(train_texts: Iterable[str], cfg: VocabConfig) -> Tokenizer:
         if cfg.lowercase:
             raise ConfigError("vocab.lowercase=true would lose case that vocab.oov=bytes must "
                               "reproduce; use vocab.oov=unk with vocab.lowercase=true")
-        tok = _configure(_byte_word_tokenizer(
-            byte_word_vocab(byte_level_word_counts(train_texts), cfg), cfg))
+        counts = byte_level_word_counts(train_texts, pretokenizer_name(cfg))
+        tok = _configure(_byte_word_tokenizer(byte_word_vocab(counts, cfg), cfg))
         _check_layout(tok, cfg)
         return tok
     if cfg.name == "bpe":
@@ -154,7 +168,7 @@ def train_tokenizer(train_texts: Iterable[str], cfg: VocabConfig) -> Tokenizer:
         tok = Tokenizer(models.WordLevel(unk_token=cfg.unk_token))
         if cfg.lowercase:
             tok.normalizer = normalizers.Lowercase()
-        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        tok.pre_tokenizer = pretokenize.runtime(pretokenizer_name(cfg), byte_level=False)
         trainer = trainers.WordLevelTrainer(
             vocab_size=cfg.size, min_frequency=cfg.min_count, special_tokens=specials,
             show_progress=False)
@@ -224,6 +238,12 @@ def _vocab_fields(vocab_cfg: VocabConfig) -> dict[str, Any]:
         "name", "size", "min_count", "lowercase", "unk_token", "eod_token")}
     # oov selects the word tokenizer; BPE is byte-level whatever it says, so its key ignores it.
     fields["oov"] = vocab_cfg.oov if vocab_cfg.name == "word" else None
+    # Absent from the key when whitespace, so today's cached tokenizers keep their keys' shape;
+    # Treebank's rules live in nltk, so its version keys the result too.
+    name = pretokenizer_name(vocab_cfg)
+    if name != "whitespace":
+        fields["pretokenizer"] = name
+        fields["nltk"] = pretokenize.nltk_version()
     return fields
 
 
@@ -238,9 +258,21 @@ def tokenizer_key(corpus_fingerprint: str, data_cfg: DataConfig, vocab_cfg: Voca
     })
 
 
+def tokenizer_json(tok: Tokenizer, vocab_cfg: VocabConfig) -> str:
+    """The tokenizer.json text of a trained tokenizer (a Treebank one stores its stand-in)."""
+    return pretokenize.to_json(tok, pretokenizer_name(vocab_cfg),
+                               byte_level=vocab_cfg.name == "word" and vocab_cfg.oov == "bytes")
+
+
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    """Load a saved tokenizer.json with the same runtime settings as a freshly trained one."""
-    return _configure(Tokenizer.from_file(str(path)))
+    """Load a saved tokenizer.json with the same runtime settings as a freshly trained one,
+    Treebank pre-tokenizer included (`embinit.run.data.pretokenize`)."""
+    text = Path(path).read_text(encoding="utf-8")
+    tok = Tokenizer.from_str(text)
+    name, byte_level = pretokenize.saved_pretokenizer(text)
+    if name != "whitespace":
+        tok.pre_tokenizer = pretokenize.runtime(name, byte_level)
+    return _configure(tok)
 
 
 def build_or_load_tokenizer(
@@ -258,10 +290,11 @@ def build_or_load_tokenizer(
         else:
             log.info("reusing cached tokenizer %s", path)
             return tok, path, True
-    kind = vocab_cfg.name if vocab_cfg.name != "word" else f"word (oov={vocab_cfg.oov})"
+    kind = (vocab_cfg.name if vocab_cfg.name != "word" else
+            f"word (oov={vocab_cfg.oov}, pretokenizer={pretokenizer_name(vocab_cfg)})")
     log.info("training tokenizer %s (vocab.size=%d, vocab.min_count=%d) on the train split of %s",
              kind, vocab_cfg.size, vocab_cfg.min_count, corpus.description)
     tok = train_tokenizer((d.text for d in iter_split(corpus, "train", data_cfg)), vocab_cfg)
-    atomic_write_text(path, tok.to_str())
+    atomic_write_text(path, tokenizer_json(tok, vocab_cfg))
     log.info("saved tokenizer %s (%d tokens)", path, tok.get_vocab_size())
     return tok, path, False
