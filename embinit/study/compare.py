@@ -582,6 +582,29 @@ def heldout_comparisons(
     return df
 
 
+def compare_arms(
+    runs: pd.DataFrame,
+    docs: pd.DataFrame,
+    a: str,
+    b: str,
+    scope: str = "held-out",
+    confidence: float = 0.95,
+    gaps: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Arm a minus arm b on the like-for-like figure, as a ``heldout_comparisons`` row would
+    give it (diff, diff_lo, diff_hi, df, tost_lo, tost_hi, p, n_seeds, n_docs, method,
+    doc_status, note); diff NaN with a note when either arm has no completed run."""
+    done = completed(runs)
+    a_done, b_done = done[done["arm"] == a], done[done["arm"] == b]
+    if not len(a_done) or not len(b_done):
+        missing = [x for x, d in ((a, a_done), (b, b_done)) if not len(d)]
+        return {**_nan_row(_NUM), "n_seeds": 0, "n_docs": 0, "method": "", "doc_status": "",
+                "note": f"no completed runs of {', '.join(missing)}"}
+    out = {**_nan_row(_NUM), **_versus(a_done, b_done, docs, gaps, a, b, SCOPES[scope],
+                                       confidence)}
+    return out
+
+
 def arm_rows(comp: pd.DataFrame) -> pd.DataFrame:
     """The rows of a ``heldout_comparisons`` table that compare an arm with the reference
     (the reference's own row included)."""
@@ -617,6 +640,7 @@ __all__ = [
     "SPELLER_DEPENDENT",
     "arm_facts",
     "arm_rows",
+    "compare_arms",
     "comparison_figure",
     "declared",
     "heldout_comparisons",

@@ -348,6 +348,9 @@ class Study:
     settings: StudySettings | None = None  # <study>/study.json; None for older studies
     doc_gaps: pd.DataFrame = field(default_factory=lambda: _doc_gaps_frame([]))
     warnings: list[str] = field(default_factory=list)  # problems the report must show
+    # Raw summary.json of every run that has one, keyed by run_dir: the nested sections the
+    # flat runs table leaves out (lists such as diagnostics.neighbours).
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _settings(path: Path) -> tuple[StudySettings | None, list[str]]:
@@ -376,6 +379,7 @@ def load_study(study_dir: str | Path) -> Study:
         settings=settings,
         doc_gaps=_doc_gaps_frame(read),
         warnings=warnings,
+        summaries={str(r.ident["run_dir"]): r.summary for r in read if r.summary is not None},
     )
 
 

@@ -303,6 +303,40 @@ def paired_interval(
     return _components(estimate, per_seed, replicates, a.shape, confidence, test=True)
 
 
+def contrast_interval(
+    arm_nats: Sequence[np.ndarray | Sequence[Sequence[float]]],
+    arm_bytes: Sequence[np.ndarray | Sequence[float]],
+    weights: Sequence[float],
+    confidence: float = 0.95,
+    n_boot: int = BOOTSTRAP_B,
+    seed: int = BOOTSTRAP_SEED,
+) -> Interval:
+    """Σ_k w_k bpb(arm k) over documents x seeds, with ``paired_interval``'s interval.
+
+    The arms' cells are aligned (row s the same seed, column d the same document in every
+    arm); one bootstrap draw of the documents serves every arm, as in ``paired_interval``
+    (which is the contrast (1, -1)), and the seed component is the variance of the per-seed
+    contrasts over S. Used for the factorial's main effects and interaction.
+    """
+    if not len(arm_nats) == len(arm_bytes) == len(weights) or not len(weights):
+        raise ValueError("one weight and one bytes array per arm, at least one arm")
+    nats = [_cells(a, f"arm_nats[{k}]") for k, a in enumerate(arm_nats)]
+    shape = nats[0].shape
+    if any(a.shape != shape for a in nats) or nats[0].size == 0:
+        raise ValueError(f"every arm needs the same non-empty seeds x documents shape {shape}")
+    nbytes = [_bytes(b, shape, f"arm_bytes[{k}]") for k, b in enumerate(arm_bytes)]
+    w = [float(x) for x in weights]
+    cols = [x for a, b in zip(nats, nbytes, strict=True) for x in (a.sum(axis=0), b.sum(axis=0))]
+    sums = _doc_resampled_sums(cols, n_boot, seed)
+    estimate = float(sum(wk * _bpb(a.sum(), b.sum()) for wk, a, b in zip(w, nats, nbytes,
+                                                                          strict=True)))
+    per_seed = sum(wk * _bpb(a.sum(axis=1), b.sum(axis=1))
+                   for wk, a, b in zip(w, nats, nbytes, strict=True))
+    replicates = sum(wk * _bpb(sums[2 * k], sums[2 * k + 1]) for k, wk in enumerate(w))
+    return _components(estimate, np.asarray(per_seed), np.asarray(replicates), shape,
+                       confidence, test=True)
+
+
 # ------------------------------------------------------------------------------ families
 
 
@@ -339,6 +373,7 @@ __all__ = [
     "TOST_CONFIDENCE",
     "Interval",
     "bpb_interval",
+    "contrast_interval",
     "equivalent",
     "excludes_zero",
     "holm",

@@ -29,6 +29,7 @@ import pandas as pd
 
 from embinit.errors import EmbinitError
 from embinit.storage import atomic_write_bytes
+from embinit.study.claims import has_claim_arms, scorecard, scorecard_frame
 from embinit.study.compare import (
     PAIR_SEP,
     SCOPES,
@@ -38,6 +39,12 @@ from embinit.study.compare import (
     spellers,
 )
 from embinit.study.design import body_init_check, design_table, sliding_table, speller_table
+from embinit.study.diagnostics import (
+    diagnostics_table,
+    glove_seen,
+    neighbours,
+    step0_table,
+)
 from embinit.study.load import (
     STUDY_JSON_UNREADABLE,
     Study,
@@ -46,6 +53,20 @@ from embinit.study.load import (
     load_study,
     reference_arm_for,
     study_description,
+)
+from embinit.study.regimes import (
+    datasize_table,
+    factorial_effects,
+    gain_by_fraction,
+    gain_trend,
+)
+from embinit.study.report.claims_sections import (
+    datasize_blocks,
+    diagnostics_blocks,
+    factorial_blocks,
+    mark_glove,
+    scorecard_blocks,
+    summary_blocks,
 )
 from embinit.study.report.doc import (
     FIG_DIR,
@@ -60,6 +81,7 @@ from embinit.study.report.doc import (
 from embinit.study.report.figures import (
     arm_colors,
     plot_curves,
+    plot_datasize,
     plot_final_bpb,
     plot_oov,
     plot_params,
@@ -245,6 +267,18 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
             "Declared primary in study.json but not a pair of two different arms of this "
             "study: " + ", ".join(pairs) + "."
         ))
+    # The top: the claims scorecard when the study tests a claim, else three lines.
+    claims = scorecard(study, margin)
+    with_claims = has_claim_arms(claims, runs)
+    if with_claims:
+        blocks += scorecard_blocks(claims, margin)
+    else:
+        blocks += summary_blocks(comps["held-out"], ref)
+    size = datasize_table(runs, comps["held-out"])
+    gains = gain_by_fraction(runs, study.docs, gaps=study.doc_gaps) if len(size) else size
+    trends = {tok: gain_trend(g) for tok, g in gains.groupby("tokenizer")} if len(size) else {}
+    if len(size):
+        figs["datasize.png"] = plot_datasize(size, gains, colors)
     blocks += [
         *design_blocks(design_table(runs, facts, arms), body_init_check(runs)),
         *headline_blocks(comps["held-out"], ref, facts, margin, names, CONFIDENCE),
@@ -252,6 +286,10 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
                       CONFIDENCE),
         *sliding_blocks(sliding_table(runs, arms), facts),
         *speller_blocks(speller_table(runs, arms, names), comps["held-out"], ref, names),
+        *factorial_blocks(factorial_effects(runs, study.docs, gaps=study.doc_gaps)),
+        *diagnostics_blocks(diagnostics_table(runs, arms), step0_table(runs, arms),
+                            neighbours(runs, study.summaries, arms)),
+        *datasize_blocks(size, gains, trends, figs.get("datasize.png")),
         Heading(2, "Per-metric verdicts (seeds only)"),
         Para(
             "Read the lossless figures first. Raw bpb lets a word-level model skip the spelling "
@@ -265,7 +303,8 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
         Heading(2, "Figures"),
     ]
     for name, png in figs.items():
-        blocks += [Image(name, captions[name], png), Para(captions[name])]
+        if name in captions:  # the data-size figure sits in its own section
+            blocks += [Image(name, captions[name], png), Para(captions[name])]
     blocks += [
         *param_blocks(params, analytic, analytic_note),
         *oov_blocks(oov, study.oov_curve),
@@ -275,7 +314,11 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
         *version_blocks(runs),
     ]
 
+    if any(glove_seen(a, study.configs) for a in arms):
+        blocks = mark_glove(blocks, arms)
     files: dict[str, bytes] = {f"{FIG_DIR}/{n}": png for n, png in figs.items()}
+    if with_claims:
+        files["claims.csv"] = _csv(scorecard_frame(claims))
     files["summary.csv"] = _csv(summary)
     files["heldout.csv"] = _csv(heldout)
     files["runs.csv"] = _csv(runs)

@@ -154,6 +154,41 @@ def plot_final_bpb(
     return _png(fig)
 
 
+def plot_datasize(table: pd.DataFrame, gains: pd.DataFrame, colors: Mapping[str, Any]) -> bytes:
+    """Left: held-out bpb against training bytes per base arm (log x, 95% CI bars); right:
+    the init's gain (init minus scratch) against training bytes per tokenizer."""
+    fig, (left, right) = _figure(2, width=12)
+    for k, (base, g) in enumerate(table.groupby("base", sort=True)):
+        g = g.sort_values("train_bytes")
+        color = colors.get(base, f"C{k % 10}")
+        x = g["train_bytes"].to_numpy(float) / 1e6
+        y = g["bpb"].to_numpy(float)
+        err = np.vstack([y - g["bpb_lo"].to_numpy(float), g["bpb_hi"].to_numpy(float) - y])
+        left.errorbar(x, y, yerr=np.nan_to_num(err), fmt="o-", color=color, capsize=3,
+                      label=base)
+    left.set_xscale("log")
+    left.set(xlabel="training bytes (MB, log)", ylabel="held-out bpb",
+             title="held-out bpb vs training data")
+    left.grid(alpha=0.3)
+    _legend(left, 8)
+    if gains.empty:
+        _no_data(right)
+    for k, (tok, g) in enumerate(gains.groupby("tokenizer", sort=True)):
+        g = g.sort_values("train_bytes")
+        x = g["train_bytes"].to_numpy(float) / 1e6
+        y = g["gain"].to_numpy(float)
+        err = np.vstack([y - g["lo"].to_numpy(float), g["hi"].to_numpy(float) - y])
+        right.errorbar(x, y, yerr=np.nan_to_num(err), fmt="o-", color=f"C{k}", capsize=3,
+                       label=f"{tok}: init − scratch")
+    right.axhline(0.0, color="0.4", lw=0.8)
+    right.set_xscale("log")
+    right.set(xlabel="training bytes (MB, log)", ylabel="Δ bpb (negative: init helps)",
+              title="pretrained-init gain vs training data")
+    right.grid(alpha=0.3)
+    _legend(right, 8)
+    return _png(fig)
+
+
 def _stacked(
     ax: Any, labels: Sequence[str], parts: pd.DataFrame, title: str, horizontal: bool = False
 ) -> None:
@@ -298,6 +333,7 @@ __all__ = [
     "PART_LABELS",
     "arm_colors",
     "plot_curves",
+    "plot_datasize",
     "plot_final_bpb",
     "plot_oov",
     "plot_params",

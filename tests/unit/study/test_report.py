@@ -59,6 +59,7 @@ def test_report_md_order_and_content(built: tuple[Path, Path]) -> None:
     md = (out / "report.md").read_text()
     headings = re.findall(r"^## (.+)$", md, flags=re.M)
     assert headings == [
+        "Claims scorecard",  # the report opens with the scorecard (claims 1 and 2 tested)
         "Design",
         "Headline: held-out bits per byte",
         "Per split: validation and test",

@@ -32,6 +32,7 @@ def _section(md: str, heading: str) -> str:
 def test_section_order(built: tuple[Path, Path]) -> None:
     md = (built[1] / "report.md").read_text()
     assert re.findall(r"^## (.+)$", md, flags=re.M) == [
+        "Claims scorecard",  # the report opens with the scorecard (claims 1 and 2 tested)
         "Design",
         "Headline: held-out bits per byte",
         "Per split: validation and test",
