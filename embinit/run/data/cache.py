@@ -47,6 +47,7 @@ from embinit.run.data.accounting import (
     word_counts,
 )
 from embinit.run.data.corpus import Corpus, Document
+from embinit.run.data.locking import entry_lock
 from embinit.run.data.split import SPLITS, iter_split
 from embinit.run.data.tokenizer import (
     is_byte_word_vocab,
@@ -348,6 +349,14 @@ def build_or_load_token_cache(
     key = stable_hash({"tokenizer": tokenizer_key(corpus.fingerprint(), data_cfg, vocab_cfg),
                        "format": CACHE_FORMAT})
     out_dir = Path(cache_root) / "tokens" / key
+    with entry_lock(out_dir, "token cache"):  # concurrent runs: one builds, the rest reuse
+        return _build_or_load(corpus, data_cfg, vocab_cfg, tokenizer, Path(tokenizer_path),
+                              key, out_dir, batch_size)
+
+
+def _build_or_load(corpus: Corpus, data_cfg: DataConfig, vocab_cfg: VocabConfig,
+                   tokenizer: Tokenizer, tokenizer_path: Path, key: str, out_dir: Path,
+                   batch_size: int) -> TokenCache:
     meta_path = out_dir / "meta.json"
     tokenizer_sha = file_sha256(tokenizer_path)
     if meta_path.exists():

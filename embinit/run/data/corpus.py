@@ -32,6 +32,7 @@ from typing import Any
 
 from embinit.config import DATA_NAMES, DataConfig
 from embinit.errors import DataError
+from embinit.run.data.locking import entry_lock
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
 
 log = logging.getLogger(__name__)
@@ -244,6 +245,20 @@ def _cached_wiki_corpus(corpus: Corpus, cfg: DataConfig, cache_root: Path) -> Co
         "max_docs": cfg.max_docs,
     })
     entry = cache_root / "corpus" / key
+    docs_path = entry / "docs.jsonl"
+    with entry_lock(entry, "cleaned documents"):  # concurrent runs: one cleans, the rest reuse
+        stats = _load_or_write_docs(corpus, src, key, entry)
+
+    def source() -> Iterator[tuple[str, str, int]]:
+        with open(docs_path, encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                yield row["id"], row["text"], 0
+
+    return Corpus(corpus.name, source, description=corpus.description, stats=stats)
+
+
+def _load_or_write_docs(corpus: Corpus, src: Path, key: str, entry: Path) -> CorpusStats:
     docs_path, meta_path = entry / "docs.jsonl", entry / "meta.json"
     stats = _load_docs_meta(docs_path, meta_path)
     if stats is None:
@@ -259,14 +274,7 @@ def _cached_wiki_corpus(corpus: Corpus, cfg: DataConfig, cache_root: Path) -> Co
                                       "docs_sha256": file_sha256(docs_path)})
     else:
         log.info("reusing cleaned documents %s", entry)
-
-    def source() -> Iterator[tuple[str, str, int]]:
-        with open(docs_path, encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                yield row["id"], row["text"], 0
-
-    return Corpus(corpus.name, source, description=corpus.description, stats=stats)
+    return stats
 
 
 def _load_docs_meta(docs_path: Path, meta_path: Path) -> CorpusStats | None:

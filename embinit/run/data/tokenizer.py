@@ -44,6 +44,7 @@ from embinit.config import OOV_MODES, VOCAB_NAMES, DataConfig, VocabConfig
 from embinit.errors import ConfigError
 from embinit.run.data import pretokenize
 from embinit.run.data.corpus import Corpus
+from embinit.run.data.locking import entry_lock
 from embinit.run.data.split import iter_split
 from embinit.storage import atomic_write_text, stable_hash
 
@@ -281,6 +282,12 @@ def build_or_load_tokenizer(
     """(tokenizer, path of its tokenizer.json, reused) — trained on the train split if not cached."""
     key = tokenizer_key(corpus.fingerprint(), data_cfg, vocab_cfg)
     path = Path(cache_root) / "tokenizers" / key / "tokenizer.json"
+    with entry_lock(path.parent, "tokenizer"):  # concurrent runs: one trains, the rest reuse
+        return _build_or_load_tokenizer(corpus, data_cfg, vocab_cfg, path)
+
+
+def _build_or_load_tokenizer(corpus: Corpus, data_cfg: DataConfig, vocab_cfg: VocabConfig,
+                             path: Path) -> tuple[Tokenizer, Path, bool]:
     if path.exists():
         try:
             tok = load_tokenizer(path)

@@ -24,6 +24,7 @@ from gensim.models import KeyedVectors, Word2Vec
 
 from embinit.config import InitConfig
 from embinit.errors import ConfigError, DataError
+from embinit.run.data.locking import entry_lock
 from embinit.storage import atomic_write_json, file_sha256, read_json, stable_hash
 
 log = logging.getLogger(__name__)
@@ -311,6 +312,13 @@ def build_or_load_vectors(
         return load_vectors(path, cfg.vectors_binary, cfg.allow_pickle), path, False
 
     entry = Path(cache_root) / "vectors" / vectors_key(token_cache_key, cfg, dim)
+    with entry_lock(entry, "Word2Vec vectors"):  # concurrent runs: one trains, the rest reuse
+        return _train_or_load(cfg, dim, sentences_factory, token_cache_key, entry)
+
+
+def _train_or_load(cfg: InitConfig, dim: int,
+                   sentences_factory: Callable[[], Iterable[list[str]]], token_cache_key: str,
+                   entry: Path) -> tuple[KeyedVectors, Path | None, bool]:
     vec_path, meta_path = entry / "vectors.bin", entry / "meta.json"
     if meta_path.is_file() and vec_path.is_file():
         meta = read_json(meta_path)
