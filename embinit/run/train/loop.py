@@ -175,10 +175,13 @@ class Trainer:
         val_charges: np.ndarray | None = None,
         block: int | None = None,
         flops_per_token: float | None = None,
+        freeze_embedding_steps: int = 0,
     ) -> None:
         """`block`: training and periodic-eval context in tokens (default and maximum:
         the model's block_size). `flops_per_token`: training FLOPs per token at that
         context (`embinit.params.flops_per_token`), needed for train.budget=flops.
+        `freeze_embedding_steps`: the token embedding (and so a tied head) takes no update
+        in the first that many optimizer steps (>= total_steps: frozen for the whole run).
         """
         self.cfg = cfg
         self.dist = dist or Dist()
@@ -221,6 +224,13 @@ class Trainer:
         self.optimizer = self.raw_model.configure_optimizer(
             cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2), self.device.type
         )
+        # The embedding is in the optimizer from the start and is frozen by withholding its
+        # gradient: AdamW skips a parameter whose grad is None (no update, no decay), so an
+        # unfrozen step later needs no new optimizer and a resume needs no special case.
+        self.freeze_embedding_steps = int(freeze_embedding_steps)
+        if self.freeze_embedding_steps and self.dist.enabled:
+            raise ConfigError("init.freeze / init.freeze_steps are not supported with more than "
+                              "one rank (DDP fixes which parameters take gradients); run on one")
         model_to_run: torch.nn.Module = self.raw_model
         if cfg.compile:
             model_to_run = torch.compile(model_to_run)  # type: ignore[assignment]
@@ -296,6 +306,8 @@ class Trainer:
 
     def train_step(self, step: int) -> float:
         cfg = self.cfg
+        if self.freeze_embedding_steps:
+            self.raw_model.wte.weight.requires_grad_(step >= self.freeze_embedding_steps)
         lr = lr_at(step, self.total_steps, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
