@@ -104,6 +104,11 @@ class ModelConfig:
     dropout: float = 0.0
     bias: bool = True
     tie_embeddings: bool = True
+    # Positions per chunk of the output layer + cross-entropy, so the (positions x vocab)
+    # float32 logits never exist at once (6.5 GB per 16 x 1024 micro-batch at V=100k).
+    # 0: one plain pass; -1 (auto): chunks of 2048 when the vocabulary has >= 65,536 rows.
+    # Same loss and gradients either way (up to float rounding).
+    loss_chunk: int = -1
 
 
 @dataclass

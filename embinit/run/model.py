@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +21,66 @@ import torch.nn.functional as F
 from embinit.config import ModelConfig
 
 INIT_STD = 0.02  # GPT-2's std for every Linear and Embedding weight
+# model.loss_chunk=-1: chunk the loss from this vocabulary size, where a 16 x 1024 batch's fp32
+# logits reach 4 GB; below it the plain pass is kept (no extra kernels, the measured MFU).
+AUTO_CHUNK_MIN_VOCAB = 65_536
+AUTO_LOSS_CHUNK = 2048  # positions: 2048 x 100k fp32 logits = 0.8 GB at a time
+
+
+def _chunked_nll(h: torch.Tensor, w: torch.Tensor, targets: torch.Tensor,
+                 chunk: int) -> torch.Tensor:
+    """Per-position NLL (float32) of h (N, d) under the output layer w (V, d), chunk by chunk."""
+    return torch.cat([
+        F.cross_entropy(F.linear(h[i:i + chunk], w).float(), targets[i:i + chunk],
+                        reduction="none")
+        for i in range(0, h.shape[0], chunk)
+    ])
+
+
+class ChunkedLinearCrossEntropy(torch.autograd.Function):
+    """mean_i CE(h_i @ w^T, t_i) without materializing all N x V logits.
+
+    Forward walks the positions in chunks: logits for one chunk (matmuls under the caller's
+    autocast, softmax in float32 like the plain path), its loss, and at once its gradients
+    d/dh and d/dw, the chunk's logits then freed. Backward only scales the stored gradients,
+    so the FLOPs equal the plain pass's (no recompute), and peak memory holds one chunk's
+    logits plus dh (N x d) and dw (V x d) instead of N x V logits and their gradient.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, w: torch.Tensor, targets: torch.Tensor,
+                chunk: int) -> torch.Tensor:
+        n = targets.numel()
+        want_h, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_h = torch.empty_like(h) if want_h else None
+        grad_w = torch.zeros_like(w, dtype=torch.float32) if want_w else None
+        total = torch.zeros((), device=h.device, dtype=torch.float32)
+        for i in range(0, n, chunk):
+            h_c, t_c = h[i:i + chunk], targets[i:i + chunk]
+            logits = F.linear(h_c, w).float()
+            lse = torch.logsumexp(logits, dim=-1)
+            total += (lse - logits.gather(1, t_c[:, None]).squeeze(1)).sum()
+            if not (want_h or want_w):
+                continue
+            # d(mean CE)/d logits = (softmax - onehot) / N, in place over the chunk's logits.
+            g = logits.sub_(lse[:, None]).exp_()
+            g.scatter_add_(1, t_c[:, None], torch.full_like(lse[:, None], -1.0))
+            g.div_(n)
+            # Under bf16 autocast these matmuls run in bf16, as the plain head's backward does.
+            if want_h:
+                grad_h[i:i + chunk] = (g @ w).to(h.dtype)
+            if want_w:
+                grad_w += (g.t() @ h_c).float()
+        ctx.w_dtype = w.dtype
+        ctx.save_for_backward(grad_h, grad_w)
+        return total / n
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        grad_h, grad_w = ctx.saved_tensors
+        dh = grad_h * grad_out if grad_h is not None else None
+        dw = (grad_w * grad_out).to(ctx.w_dtype) if grad_w is not None else None
+        return dh, dw, None, None
 
 
 class CausalSelfAttention(nn.Module):
@@ -87,6 +148,9 @@ class GPT(nn.Module):
         super().__init__()
         if vocab_size < 1:
             raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+        if cfg.loss_chunk < -1:
+            raise ValueError(f"model.loss_chunk must be -1 (auto), 0 (off) or a positive number "
+                             f"of positions, got {cfg.loss_chunk}")
         self.cfg = cfg
         self.vocab_size = vocab_size
         self.block_size = cfg.block_size
@@ -165,14 +229,35 @@ class GPT(nn.Module):
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits for every position (B, T, V); loss = mean cross-entropy in nats if targets."""
-        logits = self._logits(idx)
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Logits (B, T, V) and, with targets, the mean cross-entropy in nats.
+
+        With targets and a chunked loss (`loss_chunk_size` > 0) the logits are never built
+        whole, so the first element is None: callers that train read only the loss.
+        """
         if targets is None:
-            return logits, None
+            return self._logits(idx), None
+        h = self._hidden(idx)
+        chunk = self.loss_chunk_size
+        if chunk:
+            w = self.lm_head.weight
+            flat_h, flat_t = h.reshape(-1, h.size(-1)), targets.reshape(-1)
+            if torch.is_grad_enabled() and (flat_h.requires_grad or w.requires_grad):
+                loss = ChunkedLinearCrossEntropy.apply(flat_h, w, flat_t, chunk)
+            else:
+                loss = _chunked_nll(flat_h, w, flat_t, chunk).sum() / flat_t.numel()
+            return None, loss
+        logits = self.lm_head(h)
         # Float32 cross-entropy even under bf16 autocast: the loss is a measurement.
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
+
+    @property
+    def loss_chunk_size(self) -> int:
+        """Positions per chunk of the output layer + loss; 0 means one plain pass."""
+        if self.cfg.loss_chunk >= 0:
+            return self.cfg.loss_chunk
+        return AUTO_LOSS_CHUNK if self.vocab_size >= AUTO_CHUNK_MIN_VOCAB else 0
 
     def token_nll(self, idx: torch.Tensor, targets: torch.Tensor, first: int = 0) -> torch.Tensor:
         """Per-token negative log-likelihood (nats, float32) of targets[:, first:].
@@ -182,14 +267,24 @@ class GPT(nn.Module):
         positions: `first` skips the output layer (most of the FLOPs at a large
         vocabulary) for the positions that only serve as context.
         """
-        logits = self._logits(idx, first)
+        h = self._hidden(idx, first)
         kept = targets[:, first:]
+        chunk = self.loss_chunk_size
+        if chunk:  # an evaluation batch's logits are as large as a training batch's
+            nll = _chunked_nll(h.reshape(-1, h.size(-1)), self.lm_head.weight,
+                               kept.reshape(-1), chunk)
+            return nll.view(kept.shape)
+        logits = self.lm_head(h)
         nll = F.cross_entropy(
             logits.float().view(-1, logits.size(-1)), kept.reshape(-1), reduction="none"
         )
         return nll.view(kept.shape)
 
     def _logits(self, idx: torch.Tensor, first: int = 0) -> torch.Tensor:
+        return self.lm_head(self._hidden(idx, first))
+
+    def _hidden(self, idx: torch.Tensor, first: int = 0) -> torch.Tensor:
+        """Final-norm hidden states of positions first: (the output layer's input)."""
         seq_len = idx.shape[1]
         if seq_len > self.block_size:
             raise ValueError(
@@ -200,7 +295,7 @@ class GPT(nn.Module):
         x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.blocks:
             x = block(x)
-        return self.lm_head(self.ln_f(x[:, first:]))
+        return self.ln_f(x[:, first:])
 
     def num_params(self) -> int:
         """Number of unique parameters (a tied head is counted once)."""

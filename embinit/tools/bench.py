@@ -23,8 +23,9 @@ trainer so both see the same machine state, and reports the ratio.
 ``--grid --out results/bench`` runs vocab 8192/32768/65536 at that shape (CPU, and CUDA if
 present) and writes ``bench.json`` and ``throughput.png``. ``--memory`` reports, per arm
 vocabulary at ``model=gpt2_small``, parameter, gradient and AdamW-state bytes and the
-measured peak memory of a training step (CUDA: ``max_memory_allocated``; CPU: peak RSS of a
-fresh subprocess per configuration).
+measured peak memory of a training step with the plain loss and with the loss in chunks of
+positions (``model.loss_chunk``; ``--loss-chunk`` sets the chunk) (CUDA:
+``max_memory_allocated``; CPU: peak RSS of a fresh subprocess per configuration).
 
 One module of ~540 lines on purpose: the reference model, the timing loop and the memory
 child process must stay side by side, so a reader can check that both sides of the
@@ -56,7 +57,7 @@ import torch.nn.functional as F
 from embinit.config import ModelConfig, TrainConfig
 from embinit.params import flops_per_token, mfu, param_breakdown, peak_flops
 from embinit.run.data.cache import ids_dtype
-from embinit.run.model import GPT
+from embinit.run.model import AUTO_LOSS_CHUNK, GPT
 from embinit.run.train.loop import Trainer, autocast_factory
 from embinit.storage import atomic_write_bytes, atomic_write_json
 
@@ -78,11 +79,12 @@ class Shape:
     batch: int = 8
     vocab: int = 8192
     tied: bool = True
+    loss_chunk: int = -1  # model.loss_chunk: -1 auto, 0 plain, N positions per chunk
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(name="bench", n_layer=self.layers, n_head=self.heads,
                            d_model=self.d_model, block_size=self.block, dropout=0.0, bias=True,
-                           tie_embeddings=self.tied)
+                           tie_embeddings=self.tied, loss_chunk=self.loss_chunk)
 
 
 # ---------------------------------------------------------------- the reference
@@ -255,6 +257,7 @@ def bench(shape: Shape, *, steps: int = 20, warmup: int = 5, device: str = "auto
         "device_name": device_name(dev),
         "dtype": amp,
         "compile": compile_model,
+        "loss_chunk": trainer.raw_model.loss_chunk_size,  # effective: 0 = plain cross-entropy
         "fused_adamw": bool(trainer.optimizer.defaults.get("fused")),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -408,6 +411,7 @@ def _measure_step_memory(shape: Shape, dev: torch.device, dtype: str,
         "measured_batch": shape.batch,
         "measured_block": shape.block,
         "measured_params": trainer.raw_model.num_params(),
+        "loss_chunk": trainer.raw_model.loss_chunk_size,
         "measured_optimizer_state_bytes": opt_bytes,
         "device": dev.type,
         "dtype": "bfloat16" if autocast_factory(trainer.cfg, dev) is not contextlib.nullcontext
@@ -415,7 +419,7 @@ def _measure_step_memory(shape: Shape, dev: torch.device, dtype: str,
     }
     if dev.type == "cuda":
         out["peak_bytes"] = torch.cuda.max_memory_allocated(dev)
-        out["peak_kind"] = "torch.cuda.max_memory_allocated over two steps"
+        out["peak_kind"] = "torch.cuda.max_memory_allocated"  # over two steps
     elif reset:
         out["peak_bytes"] = _proc_status_bytes("VmHWM")
         out["runtime_rss_bytes"] = runtime
@@ -430,17 +434,34 @@ def _measure_step_memory(shape: Shape, dev: torch.device, dtype: str,
     return out
 
 
+def memory_chunk(device_type: str, positions: int) -> int:
+    """Positions per loss chunk for the memory table: the training default on CUDA; on CPU's
+    small measured step (128 positions), an eighth of the positions so chunking shows."""
+    return AUTO_LOSS_CHUNK if device_type == "cuda" else max(1, positions // 8)
+
+
 def run_memory(device: str, dtype: str, compile_model: bool, batch: int | None,
-               block: int | None) -> dict[str, Any]:
+               block: int | None, loss_chunk: int | None = None,
+               arms: Sequence[tuple[str, int]] = MEMORY_ARMS) -> dict[str, Any]:
+    """Per arm vocabulary: the step's peak with the plain loss and with the chunked loss."""
     dev = resolve_device(device)
     # CPU: one small step (batch 1, block 128) keeps every config within a laptop's memory.
     default = (16, 1024) if dev.type == "cuda" else (1, 128)
     shape_base = replace(GPT2_SMALL, batch=batch or default[0], block=block or default[1])
-    rows = [memory_row(name, v, replace(shape_base, vocab=v), dev.type, dtype, compile_model)
-            for name, v in MEMORY_ARMS]
+    chunk = loss_chunk or memory_chunk(dev.type, shape_base.batch * shape_base.block)
+    rows = []
+    for name, v in arms:
+        plain = memory_row(name, v, replace(shape_base, vocab=v, loss_chunk=0), dev.type, dtype,
+                           compile_model)
+        chunked = memory_row(name, v, replace(shape_base, vocab=v, loss_chunk=chunk), dev.type,
+                             dtype, compile_model)
+        plain["chunked_peak_bytes"] = chunked["peak_bytes"]
+        plain["chunked_loss_chunk"] = chunked["loss_chunk"]
+        rows.append(plain)
     return {"mode": "memory", "model": "gpt2_small", "device": dev.type,
             "device_name": device_name(dev), "measured_batch": shape_base.batch,
-            "measured_block": shape_base.block, "torch": torch.__version__, "rows": rows}
+            "measured_block": shape_base.block, "loss_chunk": chunk,
+            "torch": torch.__version__, "rows": rows}
 
 
 def memory_table(result: dict[str, Any]) -> str:
@@ -451,17 +472,18 @@ def memory_table(result: dict[str, Any]) -> str:
     lines = [
         f"gpt2_small, analytic bytes at block 1024 (fp32 master weights); measured peak of one "
         f"{result['device']} training step at batch {result['measured_batch']}, block "
-        f"{result['measured_block']}",
+        f"{result['measured_block']}, with the plain loss and with the loss in chunks of "
+        f"{result['loss_chunk']} positions",
         "",
         "| arm vocab | V | params | param MiB | grad MiB | AdamW state MiB | weights+grads+AdamW MiB "
-        "| measured step peak MiB | of which runtime MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| step peak MiB, plain loss | step peak MiB, chunked loss | of which runtime MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(f"| {r['arm_vocab']} | {r['vocab_size']:,} | {r['params']:,} | "
                      f"{mib(r['param_bytes'])} | {mib(r['grad_bytes'])} | "
                      f"{mib(r['adamw_state_bytes'])} | {mib(r['training_state_bytes'])} | "
-                     f"{mib(r['peak_bytes'])} | "
+                     f"{mib(r['peak_bytes'])} | {mib(r['chunked_peak_bytes'])} | "
                      f"{mib(r['runtime_rss_bytes']) if 'runtime_rss_bytes' in r else '-'} |")
     return "\n".join(lines)
 
@@ -482,6 +504,10 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"sequences per micro-batch (default {s.batch}; --memory: 1 on CPU, 16 on CUDA)")
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--vocab", type=int, default=s.vocab)
+    p.add_argument("--loss-chunk", type=int, default=None,
+                   help="positions per chunk of the output layer + loss (model.loss_chunk): "
+                   "0 plain, -1 auto (default; chunks of 2048 from V=65,536); --memory measures "
+                   "both plain and chunked (default 2048 on CUDA, positions/8 on CPU)")
     p.add_argument("--tied", action=argparse.BooleanOptionalAction, default=True,
                    help="tie the output layer to the token embedding (--untied: separate)")
     p.add_argument("--untied", dest="tied", action="store_false", help=argparse.SUPPRESS)
@@ -516,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     shape = Shape(layers=args.layers, heads=args.heads, d_model=args.d_model,
                   block=args.block or Shape.block, batch=args.batch or Shape.batch,
-                  vocab=args.vocab, tied=args.tied)
+                  vocab=args.vocab, tied=args.tied,
+                  loss_chunk=-1 if args.loss_chunk is None else args.loss_chunk)
     if args.grid:  # fewer steps per point: the whole grid stays within a few minutes on 2 cores
         out = args.out or Path("results/bench")
         run_grid(shape, out, args.steps or 10, 2 if args.warmup is None else args.warmup,
@@ -524,7 +551,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out / 'bench.json'} and {out / 'throughput.png'}", file=sys.stderr)
         return 0
     if args.memory:
-        result = run_memory(args.device, args.dtype, args.compile, args.batch, args.block)
+        result = run_memory(args.device, args.dtype, args.compile, args.batch, args.block,
+                            args.loss_chunk)
         print(json.dumps(result))
         print(memory_table(result), file=sys.stderr)
         if args.out:

@@ -183,3 +183,72 @@ def test_token_nll_from_a_position_equals_the_tail_of_the_full_nll() -> None:
         tail = m.token_nll(idx, targets, first=7)
     assert tail.shape == (3, 5)
     torch.testing.assert_close(tail, full[:, 7:], rtol=1e-6, atol=1e-6)
+
+
+def _loss_and_grads(cfg: ModelConfig, vocab: int, idx: torch.Tensor,
+                    targets: torch.Tensor
+                    ) -> tuple[torch.Tensor | None, torch.Tensor, dict[str, torch.Tensor]]:
+    m = GPT(cfg, vocab, seed=0)
+    logits, loss = m(idx, targets)
+    loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in m.named_parameters()}
+    grads["lm_head.weight"] = m.lm_head.weight.grad.detach().clone()
+    return logits, loss.detach(), grads
+
+
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("chunk", [1, 7, 16, 100])  # 36 positions: ragged, exact and one chunk
+def test_chunked_loss_equals_the_plain_loss_and_gradients(tied: bool, chunk: int) -> None:
+    vocab = 97
+    idx = torch.randint(0, vocab, (3, 12), generator=torch.Generator().manual_seed(1))
+    targets = torch.randint(0, vocab, (3, 12), generator=torch.Generator().manual_seed(2))
+    plain_logits, plain, g_plain = _loss_and_grads(tiny(tie_embeddings=tied, loss_chunk=0),
+                                                   vocab, idx, targets)
+    logits, chunked, g_chunk = _loss_and_grads(tiny(tie_embeddings=tied, loss_chunk=chunk),
+                                               vocab, idx, targets)
+    assert plain_logits is not None and logits is None  # the chunked path never builds them
+    assert abs(plain.item() - math.log(vocab)) < 0.3  # a real loss, not a zero
+    torch.testing.assert_close(chunked, plain, rtol=0, atol=1e-5)
+    assert g_plain.keys() == g_chunk.keys()
+    for name in ("wte.weight", "lm_head.weight", "wpe.weight", "blocks.0.attn.c_attn.weight"):
+        assert g_plain[name].abs().max() > 1e-4, name  # the gradient is there to compare
+        torch.testing.assert_close(g_chunk[name], g_plain[name], rtol=0, atol=1e-5)
+    if not tied:  # the untied head's gradient comes from the loss alone
+        assert not torch.equal(g_chunk["wte.weight"], g_chunk["lm_head.weight"])
+
+
+def test_chunked_loss_with_a_frozen_embedding_and_under_no_grad() -> None:
+    vocab = 60
+    idx = torch.randint(0, vocab, (2, 12), generator=torch.Generator().manual_seed(3))
+    m0, m5 = GPT(tiny(loss_chunk=0), vocab), GPT(tiny(loss_chunk=5), vocab)
+    with torch.no_grad():
+        torch.testing.assert_close(m5(idx, idx)[1], m0(idx, idx)[1], rtol=0, atol=1e-6)
+        torch.testing.assert_close(m5.token_nll(idx, idx, first=4), m0.token_nll(idx, idx, 4),
+                                   rtol=0, atol=1e-6)
+    m5.wte.weight.requires_grad_(False)  # init.freeze: only the body learns
+    m5(idx, idx)[1].backward()
+    assert m5.wte.weight.grad is None and m5.blocks[1].mlp.c_fc.weight.grad is not None
+
+
+def test_chunked_loss_runs_under_bf16_autocast() -> None:
+    vocab = 97
+    idx = torch.randint(0, vocab, (2, 12), generator=torch.Generator().manual_seed(4))
+    losses = []
+    for chunk in (0, 8):
+        m = GPT(tiny(loss_chunk=chunk), vocab)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = m(idx, idx)[1]
+        loss.backward()
+        assert loss.dtype == torch.float32 and m.wte.weight.grad.dtype == torch.float32
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], abs=2e-2)  # bf16 matmuls, either order
+
+
+def test_loss_chunk_auto_turns_on_at_large_vocabularies() -> None:
+    cfg = ModelConfig(n_layer=1, n_head=1, d_model=8, block_size=4)  # loss_chunk=-1: auto
+    assert cfg.loss_chunk == -1
+    assert GPT(cfg, 65_535).loss_chunk_size == 0
+    assert GPT(cfg, 100_000).loss_chunk_size == 2048
+    assert GPT(ModelConfig(n_layer=1, n_head=1, d_model=8, loss_chunk=0), 100_000).loss_chunk_size == 0
+    with pytest.raises(ValueError, match="loss_chunk"):
+        GPT(ModelConfig(n_layer=1, n_head=1, d_model=8, loss_chunk=-2), 10)
