@@ -36,6 +36,9 @@ class DataConfig:
     hf_config: str | None = "wikitext-103-raw-v1"
     hf_split: str = "train"
     hf_text_field: str = "text"
+    # hf: local files for a builder (hf_dataset=text | parquet | json | csv), a path or glob;
+    # hf_dataset may also be a local directory of such files. Both work with no network.
+    hf_data_files: str | None = None
     min_doc_chars: int = 500  # documents shorter than this (stubs) are dropped
     max_docs: int | None = None  # keep only the first N documents (after filtering)
     non_utf8: str = "replace"  # replace (U+FFFD, counted and logged) | error

@@ -404,16 +404,19 @@ def _hf_corpus(cfg: DataConfig) -> Corpus:
     def source() -> Iterator[tuple[str, str, int]]:
         datasets = _import_datasets()
         try:
-            ds = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split=cfg.hf_split)
+            # data_files: a builder (text, parquet, ...) on local files, the same call as the hub.
+            ds = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split=cfg.hf_split,
+                                       data_files=getattr(cfg, "hf_data_files", None) or None)
         except Exception as e:  # the hub raises many types; all mean "cannot load it"
             raise DataError(
                 f"cannot load Hugging Face dataset data.hf_dataset={cfg.hf_dataset} "
-                f"data.hf_config={cfg.hf_config} data.hf_split={cfg.hf_split}: {e}; check the "
-                "names, and note the first use needs a network connection") from e
+                f"data.hf_config={cfg.hf_config} data.hf_split={cfg.hf_split} "
+                f"data.hf_data_files={getattr(cfg, 'hf_data_files', None)}: {e}; check the "
+                "names, and note the first use of a hub dataset needs a network connection") from e
         if cfg.hf_text_field not in ds.column_names:
             raise DataError(f"data.hf_text_field={cfg.hf_text_field} is not a column of "
                             f"{cfg.hf_dataset}; choose one of {ds.column_names}")
-        if "wikitext" in cfg.hf_dataset.lower():
+        if "wikitext" in Path(cfg.hf_dataset).name.lower():
             lines = (row[cfg.hf_text_field] for row in ds)
             for i, (_title, text) in enumerate(group_wikitext_articles(lines)):
                 yield f"{cfg.hf_split}#{i}", text, 0
