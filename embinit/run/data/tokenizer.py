@@ -31,8 +31,9 @@ the corpus fingerprint, the split settings and the vocabulary settings.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -144,9 +145,31 @@ def _byte_word_tokenizer(vocab: dict[str, int], cfg: VocabConfig) -> Tokenizer:
     return tok
 
 
+PROGRESS_SECONDS = 30.0
+
+
+def logged_progress(texts: Iterable[str], every: float = PROGRESS_SECONDS) -> Iterator[str]:
+    """Pass ``texts`` through, logging the documents and MB read every ``every`` seconds and
+    at the end: tokenizer training's progress line, whatever the output is (no tqdm bar)."""
+    t0 = last = time.perf_counter()
+    n_docs = n_bytes = 0
+    for text in texts:
+        n_docs += 1
+        n_bytes += len(text)  # characters: a cheap stand-in for bytes in a progress line
+        yield text
+        now = time.perf_counter()
+        if now - last >= every:
+            last = now
+            log.info("tokenizer training: read %d documents (%.1f M characters) in %.0f s",
+                     n_docs, n_bytes / 1e6, now - t0)
+    log.info("tokenizer training: read all %d train documents (%.1f M characters) in %.1f s",
+             n_docs, n_bytes / 1e6, time.perf_counter() - t0)
+
+
 def train_tokenizer(train_texts: Iterable[str], cfg: VocabConfig) -> Tokenizer:
     """Fit the tokenizer ``cfg`` describes on ``train_texts`` (streamed, never materialised)."""
     specials = [cfg.eod_token, cfg.unk_token]  # ids 0 and 1, in this order, for every kind
+    train_texts = logged_progress(train_texts)
     trainer: Any
     if is_byte_word_vocab(cfg):
         if cfg.lowercase:

@@ -5,6 +5,12 @@ the model. Trained Word2Vec vectors are cached under
 ``<cache_root>/vectors/<key>/{vectors.bin, meta.json}``, keyed by the token cache key
 and every training setting; meta.json is written last, so an entry without it is
 partial and is rebuilt.
+
+Scale: ``init.workers`` threads train Word2Vec (1, the default, is bit-reproducible; more
+are faster and not). ``init.corpus_file=true`` writes the train sentences once to a
+LineSentence file in the cache entry and trains with gensim's ``corpus_file`` mode, which
+scales with ``workers`` far better than a Python iterable (no GIL-bound producer) but is
+never bit-reproducible, whatever ``workers`` is. Each epoch logs a progress line.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
+from gensim.models.callbacks import CallbackAny2Vec
 
 from embinit.config import InitConfig
 from embinit.errors import ConfigError, DataError
@@ -89,11 +96,60 @@ def _stable_string_hash(s: str) -> int:
     return zlib.crc32(s.encode("utf-8"))
 
 
-def train_word2vec(sentences: Iterable[list[str]], cfg: InitConfig, dim: int) -> KeyedVectors:
-    """Train gensim Word2Vec; with cfg.workers == 1 the result is bit-reproducible."""
+class EpochLogger(CallbackAny2Vec):  # type: ignore[misc]
+    """One log line per Word2Vec epoch: progress, wall time and words per second."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs, self.epoch = epochs, 0
+        self.t0 = self.t_epoch = time.perf_counter()
+
+    def on_epoch_begin(self, model: Word2Vec) -> None:
+        self.t_epoch = time.perf_counter()
+
+    def on_epoch_end(self, model: Word2Vec) -> None:
+        self.epoch += 1
+        now = time.perf_counter()
+        words = getattr(model, "corpus_total_words", 0) or 0
+        log.info("Word2Vec epoch %d/%d: %.1f s (%.0f words/s), %.1f s in all", self.epoch,
+                 self.epochs, now - self.t_epoch, words / max(now - self.t_epoch, 1e-9),
+                 now - self.t0)
+
+
+def uses_corpus_file(cfg: InitConfig) -> bool:
+    """init.corpus_file (absent from older configs: off)."""
+    return bool(getattr(cfg, "corpus_file", False))
+
+
+def write_corpus_file(sentences: Iterable[list[str]], path: Path) -> int:
+    """Write sentences as gensim LineSentence text (one per line, space-separated), atomically.
+
+    Tokens containing whitespace cannot be told apart in this format; they are left out (the
+    word2vec format cannot store their vectors either). Returns the number of tokens written.
+    """
+    from embinit.storage import atomic_open
+
+    n = 0
+    with atomic_open(path, "w") as fh:
+        for sentence in sentences:
+            words = [w for w in sentence if not any(c.isspace() for c in w)]
+            if words:
+                fh.write(" ".join(words) + "\n")
+                n += len(words)
+    return n
+
+
+def train_word2vec(sentences: Iterable[list[str]] | None, cfg: InitConfig, dim: int,
+                   corpus_file: Path | None = None) -> KeyedVectors:
+    """Train gensim Word2Vec on ``sentences``, or on a LineSentence ``corpus_file`` (gensim's
+    multi-threaded file mode, never bit-reproducible). With cfg.workers == 1 and sentences
+    the result is bit-reproducible."""
+    if cfg.workers < 1:
+        raise ConfigError(f"init.workers={cfg.workers} must be >= 1")
+    source: dict[str, object] = ({"corpus_file": str(corpus_file)} if corpus_file is not None
+                                 else {"sentences": sentences})
     try:
         model = Word2Vec(
-            sentences=sentences,
+            **source,  # type: ignore[arg-type]
             vector_size=dim,
             window=cfg.window,
             min_count=cfg.min_count,
@@ -103,6 +159,7 @@ def train_word2vec(sentences: Iterable[list[str]], cfg: InitConfig, dim: int) ->
             workers=cfg.workers,
             seed=int(cfg.seed),
             hashfxn=_stable_string_hash,
+            callbacks=[EpochLogger(cfg.epochs)],
         )
     except RuntimeError as exc:  # gensim: "you must first build vocabulary before training"
         raise DataError(
@@ -285,6 +342,8 @@ def vectors_key(token_cache_key: str, cfg: InitConfig, dim: int) -> str:
             "max_sentence_tokens": MAX_SENTENCE_TOKENS,
             # Training code changes between gensim versions can change the vectors.
             "gensim": gensim.__version__,
+            # Only when on, so the default keys stay those of earlier entries.
+            **({"corpus_file": True} if uses_corpus_file(cfg) else {}),
         }
     )
 
@@ -327,13 +386,27 @@ def _train_or_load(cfg: InitConfig, dim: int,
             return load_vectors(vec_path, binary=True), vec_path, True
         log.warning("cached Word2Vec vectors %s fail their checksum; retraining", vec_path)
 
+    file_mode = uses_corpus_file(cfg)
     log.info(
-        "training Word2Vec (dim %d, window %d, %s, negative %d, epochs %d, workers %d) -> %s",
+        "training Word2Vec (dim %d, window %d, %s, negative %d, epochs %d, workers %d%s) -> %s",
         dim, cfg.window, "skip-gram" if cfg.sg else "CBOW", cfg.negative, cfg.epochs,
-        cfg.workers, entry,
+        cfg.workers, ", corpus_file" if file_mode else "", entry,
     )
+    if file_mode or cfg.workers > 1:
+        log.info("Word2Vec with init.workers=%d%s is not bit-reproducible; init.workers=1 "
+                 "init.corpus_file=false is", cfg.workers, " and init.corpus_file" * file_mode)
     t0 = time.perf_counter()
-    kv = train_word2vec(sentences_factory(), cfg, dim)
+    if file_mode:
+        corpus_path = entry / "sentences.txt"
+        n_tokens = write_corpus_file(sentences_factory(), corpus_path)
+        log.info("wrote %d Word2Vec training tokens to %s in %.1f s", n_tokens, corpus_path,
+                 time.perf_counter() - t0)
+        try:
+            kv = train_word2vec(None, cfg, dim, corpus_file=corpus_path)
+        finally:
+            corpus_path.unlink(missing_ok=True)  # as large as the train text: not kept
+    else:
+        kv = train_word2vec(sentences_factory(), cfg, dim)
     seconds = time.perf_counter() - t0
     save_vectors(kv, vec_path, binary=True)
     # Written last: its presence marks the entry complete.
@@ -349,7 +422,7 @@ def _train_or_load(cfg: InitConfig, dim: int,
             "settings": {
                 "window": cfg.window, "sg": bool(cfg.sg), "negative": cfg.negative,
                 "epochs": cfg.epochs, "min_count": cfg.min_count, "workers": cfg.workers,
-                "seed": int(cfg.seed),
+                "seed": int(cfg.seed), "corpus_file": file_mode,
             },
         },
     )
