@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -81,11 +80,15 @@ def load_npy(path: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:
 
 
 def atomic_torch_save(path: str | os.PathLike[str], obj: Any) -> None:
+    """torch.save straight into the temp file beside ``path``, then fsync and rename.
+
+    Streaming matters at scale: serializing into a bytes buffer first would hold a second
+    copy of the payload in host RAM (~1.4 GB at gpt2_small with AdamW state).
+    """
     import torch
 
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    with atomic_open(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
