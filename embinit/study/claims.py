@@ -461,6 +461,10 @@ def has_claim_arms(rows: Sequence[ClaimRow], runs: pd.DataFrame) -> bool:
     return _first_arm(runs, "word") is not None and _first_arm(runs, "bpe") is not None
 
 
+SCORECARD_COLUMNS = ["claim", "statement", "verdict", "test", "estimate", "lo", "hi", "tost_lo",
+                     "tost_hi", "p", "p_holm", "unit", "method", "test_verdict", "note"]
+
+
 def scorecard_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
     """One row per (claim, measured number): the CSV form of the scorecard."""
     out: list[Mapping[str, Any]] = []
@@ -473,7 +477,7 @@ def scorecard_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
                         "tost_lo": t.tost_lo, "tost_hi": t.tost_hi, "p": t.p,
                         "p_holm": t.p_holm, "unit": t.unit, "method": t.method,
                         "test_verdict": t.verdict, "note": t.note})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=SCORECARD_COLUMNS)
 
 
 __all__ = [
@@ -485,6 +489,7 @@ __all__ = [
     "HOLM_FAMILY",
     "NOT_RUN",
     "RULES",
+    "SCORECARD_COLUMNS",
     "SIZE_RATIO",
     "SUPPORTED",
     "UNDECIDED",

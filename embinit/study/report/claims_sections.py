@@ -57,7 +57,8 @@ def scorecard_blocks(rows: Sequence[ClaimRow], margin: float) -> list[Block]:
     """The claims scorecard: one table row per claim, then the decision rules verbatim."""
     table = []
     for r in rows:
-        measured = "; ".join([_test_text(t) for t in r.tests] + r.notes) or NA
+        tests = "; ".join(_test_text(t) for t in r.tests)
+        measured = " ".join([tests + "." if tests else "", *r.notes]).strip() or NA
         table.append([str(r.number), r.claim, r.experiment, measured, r.verdict])
     return [
         Heading(2, "Claims scorecard"),
