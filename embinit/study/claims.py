@@ -193,9 +193,13 @@ def _meaning_note(runs: pd.DataFrame, docs: pd.DataFrame, arm: str, source: str,
         t.label += " (control)"
         tests.append(t)
         below.append(_finite(t.hi) and t.hi < 0)
+    main = next((t for t in tests if t.in_family and t.label.startswith(f"{arm} − ")), None)
+    gain = main is not None and _finite(main.hi) and main.hi < 0
+    if not gain:
+        return f"{arm}: no significant gain over scratch, so nothing to attribute to meaning."
     if all(below):
         return f"{arm}: below both controls, so its gain is attributed to meaning."
-    return (f"{arm}: not below both controls (same scale and spectrum, no meaning), so any "
+    return (f"{arm}: not below both controls (same scale and spectrum, no meaning), so its "
             "gain is not attributed to meaning.")
 
 

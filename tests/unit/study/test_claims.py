@@ -175,9 +175,15 @@ def test_claim5_contextual_unsuitable(tmp_path: Path) -> None:
     s = tmp_path / "c"
     write_arm(s, "word+scratch", const(0.0))
     write_arm(s, "word+contextual", const(0.03))  # worse than scratch
+    write_arm(s, "word+shuffled-contextual", const(0.0))
+    write_arm(s, "word+matched_random-contextual", const(0.05))
     row = _rows(s)[5]
     assert row.tests[0].label == "word+contextual − word+scratch"
+    assert row.tests[0].estimate == pytest.approx(0.03, abs=1e-9)
+    assert [round(t.estimate, 6) for t in row.tests[1:]] == [0.03, -0.02]  # vs the controls
     assert row.verdict == K.SUPPORTED
+    assert row.notes == ["word+contextual: no significant gain over scratch, so nothing to "
+                         "attribute to meaning."]
 
 
 def test_claim6_trend_and_extrapolation(tmp_path: Path) -> None:
