@@ -39,6 +39,7 @@ help:
 	@echo "report    rebuild results/STUDY from its run records, without training"
 	@echo "compute-control  BPE + scratch at the word arms' FLOPs, against the word arms of study arms"
 	@echo "bench     trainer throughput grid -> results/bench/"
+	@echo "gpu-check CUDA tests, gpt2_small bench (V 50k/100k), two short runs -> results/gpu/ (DRY=1: CPU dry run)"
 	@echo "clean     remove caches, run records and generated results"
 
 install:
@@ -98,6 +99,11 @@ compute-control:
 
 bench:
 	$(PYTHON) -m embinit.tools.bench --grid --out results/bench
+
+# One H100/H200, under 8 minutes, no network. DRY=1: check every command composes, on CPU.
+.PHONY: gpu-check
+gpu-check:
+	$(PYTHON) -m embinit.tools.gpu_check $(if $(DRY),--dry-run) --out results/gpu
 
 clean:
 	rm -rf cache experiments/*/ results/*/ outputs multirun .pytest_cache

@@ -227,6 +227,8 @@ def bench(shape: Shape, *, steps: int = 20, warmup: int = 5, device: str = "auto
     fns: list[Callable[[int], float]] = [trainer.train_step]
     if reference:
         fns.append(reference_step_fn(shape, trainer.train_ids, dev, dtype, compile_model))
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     times = time_steps(fns, dev, warmup, steps)
     tokens_per_step = trainer.tokens_per_step
     mcfg = shape.model_config()
@@ -261,6 +263,8 @@ def bench(shape: Shape, *, steps: int = 20, warmup: int = 5, device: str = "auto
         "fused_adamw": bool(trainer.optimizer.defaults.get("fused")),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        # CUDA: the allocator's peak over warm-up and timed steps (model, optimizer included).
+        "peak_bytes": torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else None,
     }
     if reference:
         ref_median = statistics.median(times[1])
