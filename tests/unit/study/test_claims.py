@@ -222,6 +222,7 @@ def test_report_opens_with_the_scorecard_and_states_the_rules(tmp_path: Path) ->
     write_arm(s, "bpe+scratch", const(0.0))
     write_arm(s, "word+scratch", const(0.0))
     write_arm(s, "word+word2vec", const(-0.05))
+    write_arm(s, "bpe+word2vec", const(0.0))
     settings(s)
     rep = build_report(load_study(s))
     first = next(b for b in rep.blocks if isinstance(b, Heading) and b.level == 2)
@@ -231,6 +232,9 @@ def test_report_opens_with_the_scorecard_and_states_the_rules(tmp_path: Path) ->
     assert md.count("| contradicted |") == 1
     assert "- (1) " + K.RULES[1].replace("<tok", "&lt;tok") in md
     assert md.index("## Claims scorecard") < md.index("## Per-metric verdicts")
+    # The 2x2 is complete: word2vec helps only on words, so the interaction is -0.05.
+    assert "| tokenizer (word − BPE) | -0.025 [-0.025, -0.025] |" in md
+    assert "| interaction (init effect on word − on BPE) | -0.050 [-0.050, -0.050] |" in md
     csv = rep.files["claims.csv"].decode()
     assert csv.splitlines()[0] == ",".join(K.SCORECARD_COLUMNS)
     assert csv.splitlines()[1].startswith("1,Initializing token embeddings from Word2Vec gives "
@@ -251,3 +255,6 @@ def test_report_without_claim_arms_opens_with_three_lines(tmp_path: Path) -> Non
     assert summary.count("\n- ") == 3
     assert "Shown: bpe+glove ‡ lower (better)" not in summary  # only tables and bullets led
     assert "claims.csv" not in rep.files
+    # Records without diagnostics, step-0 or the 2x2: those sections are left out.
+    assert "## Embedding diagnostics" not in md and "## Factorial" not in md
+    assert "## Data size" not in md

@@ -98,12 +98,3 @@ def test_no_glove_note_on_an_unseen_corpus(tmp_path: Path) -> None:
     md = build_report(load_study(_study(tmp_path, corpus="text_files"))).files[
         "report.md"].decode()
     assert "‡" not in md and "| word+glove |" in md
-
-
-def test_old_records_have_no_diagnostics_section(tmp_path: Path) -> None:
-    from embinit.study.report.build import build_report
-
-    s = tmp_path / "o"
-    write_arm(s, "bpe+scratch", const(0.0))
-    md = build_report(load_study(s)).files["report.md"].decode()
-    assert "## Embedding diagnostics" not in md and "## Factorial" not in md
