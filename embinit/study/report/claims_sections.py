@@ -5,6 +5,7 @@ diagnostics and data-size sections: tables from ``embinit.study.claims``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -239,15 +240,19 @@ def datasize_blocks(
 
 
 def mark_glove(blocks: Sequence[Block], arms: Sequence[str]) -> list[Block]:
-    """Every table row and bullet that names a GloVe arm first gets ``GLOVE_MARK``, and every
-    such table or list is followed by ``GLOVE_NOTE`` (GloVe has probably seen the corpus)."""
+    """Every GloVe arm named in a table's first column, a bullet or a heading gets
+    ``GLOVE_MARK``, and each such block is followed by ``GLOVE_NOTE`` (GloVe 6B has probably
+    seen the corpus)."""
     glove = sorted((a for a in arms if "glove" in a), key=len, reverse=True)
     if not glove:
         return list(blocks)
+    # Longest names first, and never inside a longer label (word+glove in word+glove-raw).
+    pattern = re.compile("|".join(re.escape(a) for a in glove) + r"(?![\w+-])")
     note = Para(f"‡ {GLOVE_NOTE}")
 
-    def starts(text: str) -> bool:
-        return any(text.startswith(a) for a in glove)
+    def mark(text: str) -> tuple[str, bool]:
+        out, n = pattern.subn(lambda m: m.group(0) + GLOVE_MARK, text)
+        return out, n > 0
 
     out: list[Block] = []
     for b in blocks:
@@ -255,23 +260,20 @@ def mark_glove(blocks: Sequence[Block], arms: Sequence[str]) -> list[Block]:
         if isinstance(b, Table):
             rows = []
             for row in b.rows:
-                if row and starts(row[0]):
-                    row = [row[0] + GLOVE_MARK, *row[1:]]
-                    hit = True
-                rows.append(row)
+                first, h = mark(row[0]) if row else ("", False)
+                hit |= h
+                rows.append([first, *row[1:]] if row else row)
             b = Table(b.header, rows, b.align)
         elif isinstance(b, Bullets):
             items = []
             for item in b.items:
-                if starts(item):
-                    head, _, rest = item.partition(":")
-                    item = f"{head}{GLOVE_MARK}:{rest}" if rest else item + GLOVE_MARK
-                    hit = True
+                item, h = mark(item)
+                hit |= h
                 items.append(item)
             b = Bullets(items)
-        elif isinstance(b, Heading) and any(a in b.text for a in glove):
-            b = Heading(b.level, b.text + GLOVE_MARK)
-            hit = True
+        elif isinstance(b, Heading):
+            text, hit = mark(b.text)
+            b = Heading(b.level, text)
         out.append(b)
         if hit:
             out.append(note)

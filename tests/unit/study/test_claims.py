@@ -253,7 +253,7 @@ def test_report_without_claim_arms_opens_with_three_lines(tmp_path: Path) -> Non
     assert heads[0] == "## Summary"
     summary = md[md.index("## Summary"):md.index("## Design")]
     assert summary.count("\n- ") == 3
-    assert "Shown: bpe+glove ‡ lower (better)" not in summary  # only tables and bullets led
+    assert "Shown: bpe+glove ‡ lower (better)" in summary  # next to every GloVe number
     assert "claims.csv" not in rep.files
     # Records without diagnostics, step-0 or the 2x2: those sections are left out.
     assert "## Embedding diagnostics" not in md and "## Factorial" not in md

@@ -98,3 +98,16 @@ def test_no_glove_note_on_an_unseen_corpus(tmp_path: Path) -> None:
     md = build_report(load_study(_study(tmp_path, corpus="text_files"))).files[
         "report.md"].decode()
     assert "‡" not in md and "| word+glove |" in md
+
+
+def test_mark_glove_never_marks_inside_a_longer_label() -> None:
+    from embinit.study.report.claims_sections import mark_glove
+    from embinit.study.report.doc import Bullets, Para, Table
+
+    blocks = mark_glove([Table(["arm"], [["word+glove-raw"], ["word+glove"], ["bpe+scratch"]]),
+                         Bullets(["bpe+scratch vs word+glove: -0.1"]), Para("word+glove")],
+                        ["word+glove", "word+glove-raw", "bpe+scratch"])
+    assert blocks[0].rows == [["word+glove-raw ‡"], ["word+glove ‡"], ["bpe+scratch"]]
+    assert blocks[1] == Para(f"‡ {GLOVE_NOTE}")
+    assert blocks[2].items == ["bpe+scratch vs word+glove ‡: -0.1"]
+    assert blocks[4] == Para("word+glove")  # prose without numbers is left alone
