@@ -5,13 +5,13 @@ Pure functions and accumulators; the token cache calls them while it streams eac
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 
 import numpy as np
-from tokenizers import pre_tokenizers
+import regex
 
 from embinit.metrics import LayoutModel, NgramSpeller, SpellingModel
 
@@ -39,6 +39,30 @@ def token_byte_lengths(text: str, offsets: Sequence[tuple[int, int]]) -> np.ndar
     return np.diff(ends, prepend=0)
 
 
+def byte_level_lengths(text: str, ids: np.ndarray, token_bytes: np.ndarray) -> np.ndarray:
+    """`token_byte_lengths` for a byte-level tokenizer (BPE, word(oov=bytes)), from ids alone.
+
+    Byte-level tokens partition the text's UTF-8 bytes in order, ``token_bytes[id]`` bytes
+    each, so token i ends at byte ``cumsum[i]``. The offset rule charges a character split
+    across tokens to the first of them: a token's end moves up to the end of the character
+    its last byte belongs to. ASCII text has no split characters: a lookup and nothing else.
+    """
+    lengths = token_bytes[ids]
+    if text.isascii():
+        return lengths
+    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    ends = np.cumsum(lengths)
+    if ends[-1] != len(raw):
+        raise ValueError(f"tokens cover {ends[-1]} bytes of a {len(raw)}-byte text; "
+                         "not a byte-level tokenization")
+    # Character starts are the bytes that are not UTF-8 continuation bytes (10xxxxxx).
+    starts = np.flatnonzero((raw & 0xC0) != 0x80)
+    bounds = np.append(starts, len(raw))
+    ends = bounds[np.searchsorted(bounds, ends)]  # round up to a character boundary
+    ends = np.maximum.accumulate(ends)
+    return np.diff(ends, prepend=0)
+
+
 @dataclass
 class SplitStats:
     """Counts of one split's token stream; JSON-able with `dataclasses.asdict`."""
@@ -49,7 +73,9 @@ class SplitStats:
     n_targets: int = 0  # n_tokens - 1: every token after the first is predicted
     n_text_tokens: int = 0  # tokens of document text (not EOD); <unk> included
     n_unk: int = 0
-    n_types: int = 0  # distinct surface strings (text[start:end]) of text tokens
+    # distinct surface strings (text[start:end]) of text tokens; byte-level vocabularies
+    # (bpe, word(oov=bytes)): distinct token ids (a token's surface is its own bytes)
+    n_types: int = 0
     n_unk_types: int = 0  # distinct surface strings that became <unk>
     unk_bytes: int = 0  # UTF-8 bytes of <unk> surfaces, summed over occurrences
     unk_spelling_nats: float = 0.0  # sum over <unk> occurrences of SpellingModel.cost(surface)
@@ -108,6 +134,22 @@ class SplitAccumulator:
         # Word-level tokens drop the text between them; count those gaps to price them later.
         self.layout: Counter[tuple[str, str]] | None = Counter() if track_layout else None
         self.doc_ids: list[str] = []  # in stream order: pairs documents across arms
+        self.id_counts: np.ndarray | None = None  # byte-level vocabularies: tokens per id
+
+    def add_byte_level(self, n_bytes: int, ids: np.ndarray, vocab_size: int, eod_id: int,
+                       n_eod: int, spelled: tuple[int, int, int] | None) -> None:
+        """Statistics of a batch of byte-level documents (``ids``: their tokens and one EOD
+        each, which text never produces): no surfaces, counts per id."""
+        s = self.stats
+        s.n_bytes += n_bytes
+        s.n_text_tokens += len(ids) - n_eod
+        if spelled is not None:
+            s.n_words += spelled[0]
+            s.n_spelled_words += spelled[1]
+            s.spelled_bytes += spelled[2]
+        counts = np.bincount(ids, minlength=vocab_size)
+        counts[eod_id] -= n_eod
+        self.id_counts = counts if self.id_counts is None else self.id_counts + counts
 
     def add(self, text: str, ids: np.ndarray, events: list[tuple[str, str]] | None,
             surfaces: list[str], unk_id: int,
@@ -132,7 +174,8 @@ class SplitAccumulator:
         s.n_tokens = s.n_text_tokens + s.n_docs + 1  # one EOD before each document, one at the end
         s.n_targets = s.n_tokens - 1
         s.n_unk = sum(self.unk_surfaces.values())
-        s.n_types = len(self.types)
+        s.n_types = (len(self.types) if self.id_counts is None
+                     else int(np.count_nonzero(self.id_counts)))
         s.n_unk_types = len(self.unk_surfaces)
         s.unk_bytes = sum(len(w.encode("utf-8")) * c for w, c in self.unk_surfaces.items())
         if spelling is not None:
@@ -151,7 +194,13 @@ class SplitAccumulator:
         return s
 
 
-_WHITESPACE = pre_tokenizers.Whitespace()
+# HF's Whitespace pre-tokenizer, \w+|[^\w\s]+, with Rust regex's Unicode classes spelled
+# out (\w = Alphabetic, marks, decimal digits, connector punctuation, join controls; \s =
+# White_Space): the same words, from one C findall instead of a Python tuple per word.
+_W = r"\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}"
+_WHITESPACE_WORDS = regex.compile(rf"[{_W}]+|[^{_W}\p{{White_Space}}]+")
+# The same on ASCII text (twice as fast with re): \x1c-\x1f are not White_Space.
+_ASCII_WORDS = re.compile(r"[A-Za-z0-9_]+|[^A-Za-z0-9_\t\n\x0b\x0c\r ]+")
 
 
 def word_counts(texts: Iterable[str], lowercase: bool = False,
@@ -165,7 +214,7 @@ def word_counts(texts: Iterable[str], lowercase: bool = False,
         if lowercase:
             text = text.lower()
         if pretokenizer == "whitespace":
-            counts.update(map(itemgetter(0), _WHITESPACE.pre_tokenize_str(text)))
+            counts.update((_ASCII_WORDS if text.isascii() else _WHITESPACE_WORDS).findall(text))
         else:
             counts.update(text[a:b] for a, b in treebank_spans(text))
     return counts

@@ -27,7 +27,8 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -41,6 +42,7 @@ from embinit.metrics import N_SYMBOLS, LayoutModel, NgramSpeller, SpellingModel,
 from embinit.run.data.accounting import (
     SplitAccumulator,
     SplitStats,
+    byte_level_lengths,
     oov_curve,
     spelled_words,
     token_byte_lengths,
@@ -48,7 +50,7 @@ from embinit.run.data.accounting import (
 )
 from embinit.run.data.corpus import Corpus, Document
 from embinit.run.data.locking import entry_lock
-from embinit.run.data.split import SPLITS, iter_split
+from embinit.run.data.split import SPLITS, assign_split, empty_split_error, iter_split
 from embinit.run.data.tokenizer import (
     is_byte_word_vocab,
     is_closed_vocab,
@@ -62,7 +64,9 @@ log = logging.getLogger(__name__)
 # Bump when the stream layout, the byte attribution or meta.json changes.
 # 5: n-gram <unk> speller and the spelled-out word counts of word(oov=bytes) in SplitStats.
 # 6: held-out document ids in meta.json.
-CACHE_FORMAT = 6
+# 7: byte-level vocabularies' bookkeeping from ids (n_types = distinct ids, spelling counts of
+#    the tokens' own bytes); the arrays themselves are unchanged.
+CACHE_FORMAT = 7
 OOV_CURVE_SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 NBYTES_DTYPE = np.dtype(np.uint32)
 EXTRA_DTYPE = np.dtype(np.float32)
@@ -139,19 +143,29 @@ def _batched(docs: Iterable[Document], n: int) -> Iterator[list[Document]]:
         yield batch
 
 
+Consumer = Generator[None, "list[Document] | None", "tuple[SplitAccumulator, dict[str, Any]]"]
+
+
 def _encode_split(
-    corpus: Corpus, split: str, data_cfg: DataConfig, tokenizer: Tokenizer, *, eod_id: int,
-    unk_id: int, dtype: np.dtype, out_dir: Path, batch_size: int,
+    split: str, tokenizer: Tokenizer, *, eod_id: int,
+    unk_id: int, dtype: np.dtype, out_dir: Path,
     spelling_counts: np.ndarray | None, words: Counter[str] | None, track_layout: bool,
     charges: tuple[SpellingModel, LayoutModel] | None = None, lowercase_words: bool = False,
     track_spelled: bool = False, pretokenizer: str = "whitespace",
-) -> tuple[SplitAccumulator, dict[str, dict[str, Any]]]:
+    token_bytes: np.ndarray | None = None,
+) -> Consumer:
     """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
+
+    A consumer: prime it with ``next()``, ``send`` it batches of the split's documents, then
+    `_finish` it; so one pass over the corpus can feed all three splits (`_feed_one_pass`).
 
     Also accumulates the spelling counts (train) and the word counts for the OOV curve, so
     the corpus is read once per split. With ``charges`` (word-level val/test, models fitted
     on train) it also writes ``{split}.extra.bin``. With ``track_spelled`` (word(oov=bytes))
-    it counts the words spelled out in byte tokens.
+    it counts the words spelled out in byte tokens. With ``token_bytes`` (a byte-level
+    vocabulary: bytes per token id) the bookkeeping is vectorised per batch and never looks
+    at offsets or surfaces (`byte_level_lengths`); train's spelling counts are then added by
+    the caller from the id counts.
     """
     acc = SplitAccumulator(track_layout)
     eod = np.array([eod_id], dtype=dtype)
@@ -176,10 +190,23 @@ def _encode_split(
         w_ids, w_nb = _ArrayWriter(f_ids, dtype), _ArrayWriter(f_nb, NBYTES_DTYPE)
         w_ids.write(eod)
         w_nb.write(zero)
-        for batch in _batched(iter_split(corpus, split, data_cfg), batch_size):
+        # The OOV curve's word counts run in a thread while encode_batch (Rust, GIL released)
+        # encodes the same batch: their cost hides behind the encoding.
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        while (batch := (yield)) is not None:
             texts = [d.text for d in batch]
+            counting = (pool.submit(word_counts, texts, lowercase_words, pretokenizer)
+                        if words is not None else None)
             # Encoding runs in parallel in Rust; only the bookkeeping below is Python.
             encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
+            if token_bytes is not None:
+                batch_bytes = _add_byte_level_batch(
+                    acc, batch, texts, encodings, token_bytes, dtype, track_spelled,
+                    w_ids, w_nb, eod, zero)
+                if words is not None and counting is not None:
+                    words.update(counting.result())
+                bar.update(batch_bytes)
+                continue
             id_parts: list[np.ndarray] = []
             nb_parts: list[np.ndarray] = []
             extra_parts: list[np.ndarray] = []
@@ -211,9 +238,8 @@ def _encode_split(
                 id_parts += [ids, eod]
                 nb_parts += [nbytes, zero]
                 batch_bytes += int(nbytes.sum())
-            if words is not None:
-                words.update(word_counts(texts, lowercase=lowercase_words,
-                                         pretokenizer=pretokenizer))
+            if words is not None and counting is not None:
+                words.update(counting.result())
             w_ids.write(np.concatenate(id_parts))
             w_nb.write(np.concatenate(nb_parts))
             if w_extra is not None:
@@ -228,6 +254,118 @@ def _encode_split(
     if w_extra is not None:
         files[f"{split}.extra.bin"] = w_extra.meta()
     return acc, files
+
+
+def _finish(consumer: Consumer) -> tuple[SplitAccumulator, dict[str, Any]]:
+    try:
+        consumer.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    raise RuntimeError("a split consumer did not finish")
+
+
+def _feed_split(corpus: Corpus, split: str, data_cfg: DataConfig, consumer: Consumer,
+                batch_size: int) -> tuple[SplitAccumulator, dict[str, Any]]:
+    """One pass over the corpus for one split."""
+    next(consumer)
+    for batch in _batched(iter_split(corpus, split, data_cfg), batch_size):
+        consumer.send(batch)
+    return _finish(consumer)
+
+
+def _feed_one_pass(corpus: Corpus, data_cfg: DataConfig, consumers: dict[str, Consumer],
+                   batch_size: int) -> dict[str, tuple[SplitAccumulator, dict[str, Any]]]:
+    """One pass over the corpus feeding every split's consumer (a cold text_files or hf
+    corpus is read once, not once per split). Each split's stream keeps corpus order."""
+    for consumer in consumers.values():
+        next(consumer)
+    pending: dict[str, list[Document]] = {split: [] for split in consumers}
+    n_docs = 0
+    for doc in corpus:
+        n_docs += 1
+        split = assign_split(doc.doc_id, data_cfg.split_seed, data_cfg.val_fraction,
+                             data_cfg.test_fraction)
+        batch = pending[split]
+        batch.append(doc)
+        if len(batch) == batch_size:
+            consumers[split].send(batch)
+            pending[split] = []
+    for split, batch in pending.items():
+        if batch:
+            consumers[split].send(batch)
+    results = {split: _finish(consumer) for split, consumer in consumers.items()}
+    for split, (acc, _) in results.items():
+        if acc.stats.n_docs == 0:
+            raise empty_split_error(split, n_docs, data_cfg)
+    return results
+
+
+def _add_byte_level_batch(
+    acc: SplitAccumulator, batch: list[Document], texts: list[str], encodings: list[Any],
+    token_bytes: np.ndarray, dtype: np.dtype, track_spelled: bool, w_ids: _ArrayWriter,
+    w_nb: _ArrayWriter, eod: np.ndarray, zero: np.ndarray,
+) -> int:
+    """Write one batch of a byte-level vocabulary: ids, per-token bytes, counts; its bytes."""
+    id_parts: list[np.ndarray] = []
+    nb_parts: list[np.ndarray] = []
+    n_bytes = 0
+    words = spelled_n = spelled_b = 0
+    for doc, text, enc in zip(batch, texts, encodings, strict=True):
+        ids = np.array(enc.ids, dtype=np.int64)
+        if len(ids) == 0:
+            raise ValueError(f"document {doc.doc_id!r} tokenized to nothing")
+        nbytes = byte_level_lengths(text, ids, token_bytes)
+        if track_spelled:
+            w = spelled_words(np.array(enc.word_ids, dtype=np.int64), nbytes)
+            words, spelled_n, spelled_b = words + w[0], spelled_n + w[1], spelled_b + w[2]
+        id_parts += [ids, eod]
+        nb_parts += [nbytes, zero]
+        n_bytes += len(text) if text.isascii() else len(text.encode("utf-8"))
+        acc.doc_ids.append(doc.doc_id)
+    acc.stats.n_docs += len(batch)
+    all_ids = np.concatenate(id_parts)
+    w_ids.write(all_ids.astype(dtype, copy=False))
+    w_nb.write(np.concatenate(nb_parts))
+    acc.add_byte_level(n_bytes, all_ids, len(token_bytes), int(eod[0]), n_eod=len(batch),
+                       spelled=(words, spelled_n, spelled_b) if track_spelled else None)
+    return n_bytes
+
+
+def byte_level_token_bytes(tokenizer: Tokenizer) -> np.ndarray:
+    """UTF-8 bytes of each token id of a byte-level vocabulary: one per ByteLevel symbol.
+    Special tokens (never produced from text) count 0."""
+    sizes = np.zeros(tokenizer.get_vocab_size(), dtype=np.int64)
+    specials = {t.content for t in tokenizer.get_added_tokens_decoder().values()}
+    for token, i in tokenizer.get_vocab().items():
+        sizes[i] = 0 if token in specials else len(token)
+    return sizes
+
+
+def _byte_level_decoder() -> dict[str, int]:
+    # GPT-2's bytes_to_unicode, inverted: ByteLevel symbol -> the byte it stands for.
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("\xa1"), ord("\xac") + 1),
+          *range(ord("\xae"), ord("\xff") + 1)]
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs, strict=True)}
+
+
+def byte_level_spelling_counts(tokenizer: Tokenizer, id_counts: np.ndarray) -> np.ndarray:
+    """Spelling counts (256 bytes + end of word) of a byte-level token stream with these id
+    counts: each token's own bytes (its surface), one end-of-word symbol per token."""
+    decoder = _byte_level_decoder()
+    counts = np.zeros(N_SYMBOLS, dtype=np.int64)
+    for i in np.flatnonzero(id_counts):
+        token = tokenizer.id_to_token(int(i))
+        blob = np.frombuffer(bytes(decoder[c] for c in token), dtype=np.uint8)
+        counts[:256] += np.bincount(blob, minlength=256) * int(id_counts[i])
+    counts[256] = int(id_counts.sum())
+    return counts
 
 
 def _build(
@@ -251,19 +389,34 @@ def _build(
     spelling: SpellingModel | None = None
     spelling_ngram: NgramSpeller | None = None
     layout: LayoutModel | None = None
-    for split in SPLITS:  # train first: the spelling and layout models are fitted on it
+    # Byte-level vocabularies (every arm but the closed one): vectorised bookkeeping from ids.
+    token_bytes = None if closed else byte_level_token_bytes(tokenizer)
+
+    def consumer(split: str) -> Consumer:
         charges = (spelling, layout) if split != "train" and spelling and layout else None
-        accs[split], split_files = _encode_split(
-            corpus, split, data_cfg, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype,
-            out_dir=out_dir, batch_size=batch_size,
-            spelling_counts=spelling_counts if split == "train" else None,
+        return _encode_split(
+            split, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype, out_dir=out_dir,
+            spelling_counts=spelling_counts if split == "train" and closed else None,
+            token_bytes=token_bytes,
             words=word_tallies.get(split), track_layout=closed, charges=charges,
             # the OOV curve describes the vocabulary as the word tokenizer would build it
             lowercase_words=closed and bool(vocab_cfg.lowercase),
             track_spelled=is_byte_word_vocab(vocab_cfg),
             pretokenizer=pretokenizer_name(vocab_cfg))
+
+    # Exact vocabularies charge nothing fitted on train: every split in one corpus pass. The
+    # closed vocabulary's val/test charges need train's models first: a pass per split.
+    done = (_feed_one_pass(corpus, data_cfg, {s: consumer(s) for s in SPLITS}, batch_size)
+            if not closed else {})
+    for split in SPLITS:  # train first: the spelling and layout models are fitted on it
+        if split not in done:
+            done[split] = _feed_split(corpus, split, data_cfg, consumer(split), batch_size)
+        accs[split], split_files = done[split]
         files.update(split_files)
         if split == "train":
+            train_ids = accs["train"].id_counts
+            if train_ids is not None:
+                spelling_counts[:] = byte_level_spelling_counts(tokenizer, train_ids)
             spelling = SpellingModel.from_counts(spelling_counts)
             train_layout = accs["train"].layout
             if train_layout is not None:

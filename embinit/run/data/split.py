@@ -38,7 +38,7 @@ def _split_of(doc: Document, cfg: DataConfig) -> str:
     return assign_split(doc.doc_id, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
 
 
-def _empty_split_error(split: str, n_docs: int, cfg: DataConfig) -> DataError:
+def empty_split_error(split: str, n_docs: int, cfg: DataConfig) -> DataError:
     return DataError(
         f"the {split} split is empty: {n_docs} documents are too few for "
         f"data.val_fraction={cfg.val_fraction} and data.test_fraction={cfg.test_fraction} "
@@ -57,7 +57,7 @@ def iter_split(corpus: Corpus, split: str, cfg: DataConfig) -> Iterator[Document
             n_kept += 1
             yield doc
     if n_kept == 0:
-        raise _empty_split_error(split, n_seen, cfg)
+        raise empty_split_error(split, n_seen, cfg)
 
 
 def _split_totals(corpus: Corpus, cfg: DataConfig) -> tuple[dict[str, int], dict[str, int]]:
@@ -69,7 +69,7 @@ def _split_totals(corpus: Corpus, cfg: DataConfig) -> tuple[dict[str, int], dict
         nbytes[s] += len(doc.text.encode("utf-8"))
     for s in SPLITS:
         if docs[s] == 0:
-            raise _empty_split_error(s, sum(docs.values()), cfg)
+            raise empty_split_error(s, sum(docs.values()), cfg)
     return docs, nbytes
 
 

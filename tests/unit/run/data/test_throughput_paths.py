@@ -1,0 +1,136 @@
+"""The vectorised bookkeeping of byte-level vocabularies equals the per-token reference."""
+
+from __future__ import annotations
+
+from collections import Counter
+from operator import itemgetter
+
+import numpy as np
+import pytest
+from tokenizers import pre_tokenizers
+
+from embinit.config import DataConfig, VocabConfig
+from embinit.run.data.accounting import byte_level_lengths, token_byte_lengths, word_counts
+from embinit.run.data.cache import (
+    build_or_load_token_cache,
+    byte_level_spelling_counts,
+    byte_level_token_bytes,
+)
+from embinit.run.data.corpus import Corpus, Document, open_corpus
+from embinit.run.data.tokenizer import build_or_load_tokenizer, train_tokenizer
+
+MIXED = (
+    "Tokyo 東京都 is 漢字; Москва — Привет! emoji 😀👍🏽 👨‍👩‍👧 e\u0301 n\u0303\r\n"
+    "\ttab\u00a0nbsp\u3000ideographic\u200bzero-width \u2028 x  <|endoftext|> end  "
+)
+VOCABS = {
+    "bpe": VocabConfig(name="bpe", size=600),
+    "word": VocabConfig(name="word", size=1200),
+    "word-treebank": VocabConfig(name="word", size=1200, pretokenizer="treebank"),
+}
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    docs = [d.text for d in open_corpus(DataConfig(name="wiki_sample", max_docs=4))]
+    return [*docs, MIXED, MIXED[::-1], "a", "  \n", "é"]
+
+
+@pytest.mark.parametrize("name", list(VOCABS))
+def test_byte_lengths_from_ids_equal_the_offset_rule(texts, name):
+    tok = train_tokenizer(texts[:3] + [MIXED], VOCABS[name])
+    sizes = byte_level_token_bytes(tok)
+    assert sizes[0] == sizes[1] == 0  # the specials are never text
+    for text in texts:
+        enc = tok.encode(text, add_special_tokens=False)
+        ids = np.array(enc.ids, dtype=np.int64)
+        fast = byte_level_lengths(text, ids, sizes)
+        np.testing.assert_array_equal(fast, token_byte_lengths(text, enc.offsets))
+        assert fast.sum() == len(text.encode("utf-8"))
+
+
+def test_byte_lengths_refuse_a_non_byte_level_tokenization():
+    with pytest.raises(ValueError, match="not a byte-level tokenization"):
+        byte_level_lengths("é", np.array([0]), np.array([1]))
+
+
+def test_spelling_counts_are_the_tokens_own_bytes():
+    tok = train_tokenizer(["ab ab é"] * 3, VocabConfig(name="word", size=300, min_count=1))
+    ids = tok.encode("ab é", add_special_tokens=False).ids
+    counts = byte_level_spelling_counts(tok, np.bincount(ids, minlength=tok.get_vocab_size()))
+    want = np.zeros(257, dtype=np.int64)
+    for b in "ab é".encode():
+        want[b] += 1
+    want[256] = len(ids)
+    np.testing.assert_array_equal(counts, want)
+
+
+def test_word_counts_equal_hf_whitespace(texts):
+    ws = pre_tokenizers.Whitespace()
+    for text in texts:
+        assert word_counts([text]) == Counter(map(itemgetter(0), ws.pre_tokenize_str(text)))
+
+
+@pytest.mark.parametrize("name", ["bpe", "word"])
+def test_cache_arrays_and_stats_match_the_reference(tmp_path, name):
+    docs = [Document(f"d{i}", t) for i, t in enumerate(
+        [MIXED, "plain ascii text here", MIXED[::-1], "more words, more words."] * 6)]
+    corpus = Corpus.from_documents(docs)
+    data = DataConfig(name="text_files", min_doc_chars=1, val_fraction=0.2, test_fraction=0.2)
+    cfg = VOCABS[name]
+    tok, path, _ = build_or_load_tokenizer(corpus, data, cfg, tmp_path)
+    cache = build_or_load_token_cache(corpus, data, cfg, tok, path, tmp_path)
+    ids = np.asarray(cache.splits["train"].ids)
+    nbytes = np.asarray(cache.splits["train"].nbytes)
+    starts = np.flatnonzero(ids == 0)
+    texts = {d.doc_id: d.text for d in docs}
+    train_ids = [i for i in texts if i not in cache.doc_ids["val"] + cache.doc_ids["test"]]
+    seen = set()
+    for k, doc_id in enumerate(train_ids):
+        text = texts[doc_id]
+        enc = tok.encode(text, add_special_tokens=False)
+        a, b = starts[k] + 1, starts[k + 1]
+        np.testing.assert_array_equal(ids[a:b], enc.ids)
+        np.testing.assert_array_equal(nbytes[a:b], token_byte_lengths(text, enc.offsets))
+        seen.update(enc.ids)
+    stats = cache.splits["train"].stats
+    assert stats.n_types == len(seen) and stats.n_docs == len(train_ids)
+    assert stats.n_text_tokens == len(ids) - len(train_ids) - 1
+
+
+class CountingCorpus(Corpus):
+    """A corpus that counts its passes."""
+
+    passes = 0
+
+    def __iter__(self):
+        type(self).passes += 1
+        return super().__iter__()
+
+
+@pytest.mark.parametrize(("name", "passes"), [("bpe", 1), ("word", 1), ("word_unk", 3)])
+def test_exact_vocabularies_read_the_corpus_once(tmp_path, name, passes):
+    docs = [(f"d{i}", f"document {i} says hello world, again.", 0) for i in range(40)]
+    corpus = CountingCorpus("count", lambda: iter(docs))
+    corpus.fingerprint()
+    data = DataConfig(name="text_files", min_doc_chars=1, val_fraction=0.2, test_fraction=0.2)
+    cfg = VOCABS.get(name) or VocabConfig(name="word", oov="unk", size=50)
+    tok, path, _ = build_or_load_tokenizer(corpus, data, cfg, tmp_path)
+    CountingCorpus.passes = 0
+    cache = build_or_load_token_cache(corpus, data, cfg, tok, path, tmp_path)
+    # The closed vocabulary prices val/test with models fitted on train: a pass per split.
+    assert CountingCorpus.passes == passes
+    assert sum(s.stats.n_docs for s in cache.splits.values()) == 40
+    assert cache.doc_ids["val"] and cache.doc_ids["test"]
+
+
+def test_one_pass_still_refuses_an_empty_split(tmp_path):
+    from embinit.errors import DataError
+
+    corpus = Corpus.from_documents([Document("only", "one document here")])
+    data = DataConfig(name="text_files", min_doc_chars=1, val_fraction=0.1, test_fraction=0.1)
+    tok = train_tokenizer(["one document here"], VOCABS["bpe"])
+    path = tmp_path / "tok.json"
+    path.write_text(tok.to_str(), encoding="utf-8")
+    with pytest.raises(DataError, match="split is empty"):
+        build_or_load_token_cache(corpus, data, VOCABS["bpe"], tok, path, tmp_path)
