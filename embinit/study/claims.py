@@ -394,7 +394,7 @@ def _datasize_claim(runs: pd.DataFrame, docs: pd.DataFrame, margin: float,
     row = ClaimRow(6, CLAIMS[6], experiment, UNDECIDED, RULES[6])
     for r in word.to_dict("records"):
         row.tests.append(ClaimTest(
-            f"gain at {r['fraction']:g} of the train split ({r['train_bytes'] / 1e6:.2f} MB)",
+            f"gain at {r['fraction']:.0%} of the train split ({r['train_bytes'] / 1e6:.2f} MB)",
             r["gain"], r["lo"], r["hi"], r["tost_lo"], r["tost_hi"], r["p"],
             method=str(r["method"])))
     trend = gain_trend(word)
@@ -419,8 +419,10 @@ def _datasize_claim(runs: pd.DataFrame, docs: pd.DataFrame, margin: float,
     row.notes.append(
         "Extrapolation, not measurement: the fit is a straight line in log bytes through "
         f"{trend.n} sizes of a small model"
-        + (f"; it reaches zero gain at about {cross / 1e6:,.0f} MB of training text"
-           if _finite(cross) else "; it does not reach zero gain ahead") + ".")
+        + (f"; it reaches zero gain at about {cross / 1e6:,.1f} MB of training text, and "
+           "past that point the line's change of sign is an artefact of its form, not a "
+           "prediction that the init hurts" if _finite(cross)
+           else "; it does not reach zero gain ahead") + ".")
     full = word[word["fraction"] == 1.0]
     if len(full):
         f = full.iloc[0]

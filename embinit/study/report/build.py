@@ -59,6 +59,7 @@ from embinit.study.regimes import (
     factorial_effects,
     gain_by_fraction,
     gain_trend,
+    split_fraction,
 )
 from embinit.study.report.claims_sections import (
     datasize_blocks,
@@ -288,7 +289,9 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
         *speller_blocks(speller_table(runs, arms, names), comps["held-out"], ref, names),
         *factorial_blocks(factorial_effects(runs, study.docs, gaps=study.doc_gaps)),
         *diagnostics_blocks(diagnostics_table(runs, arms), step0_table(runs, arms),
-                            neighbours(runs, study.summaries, arms)),
+                            # neighbours of the full-data arms only: one table per init
+                            neighbours(runs, study.summaries,
+                                       [a for a in arms if split_fraction(a)[1] == 1.0])),
         *datasize_blocks(size, gains, trends, figs.get("datasize.png")),
         Heading(2, "Per-metric verdicts (seeds only)"),
         Para(
