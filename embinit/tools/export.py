@@ -8,6 +8,8 @@ and the trained one (the model's `wte`):
     projector/{init,final}_vectors.tsv, projector/metadata.tsv, projector/projector_config.pbtxt
                                     the TensorBoard Embedding Projector's input (one row per token)
     neighbours.json, neighbours.md  the nearest neighbours (cosine) of probe words, init vs final
+    hf/ (with --hf)                 the trained model as a Hugging Face GPT2LMHeadModel + its
+                                    tokenizer (`from_pretrained("hf")`, pipelines, lm-eval-harness)
 
 Keys are the tokenizer's own strings: unique and without whitespace (byte-level tokens write
 a space as `Ġ`), so the word2vec format round-trips. The metadata's `text` column shows each
@@ -104,8 +106,70 @@ def _tsv(matrix: np.ndarray) -> str:
     return "".join("\t".join(f"{x:.6g}" for x in row) + "\n" for row in matrix)
 
 
+def gpt2_state_dict(state: dict[str, Any], n_layer: int) -> dict[str, Any]:
+    """Our GPT's state_dict under GPT2LMHeadModel's names.
+
+    The names already follow GPT-2's; HF stores its projections as Conv1D (in x out), the
+    transpose of nn.Linear's (out x in), so those weights are transposed.
+    """
+    out = {"transformer.wte.weight": state["wte.weight"], "transformer.wpe.weight": state["wpe.weight"],
+           "lm_head.weight": state["lm_head.weight"]}
+    for name in ("weight", "bias"):
+        if f"ln_f.{name}" in state:
+            out[f"transformer.ln_f.{name}"] = state[f"ln_f.{name}"]
+    for i in range(n_layer):
+        for key, value in state.items():
+            prefix = f"blocks.{i}."
+            if not key.startswith(prefix):
+                continue
+            rest = key[len(prefix):]
+            conv = rest.endswith(".weight") and rest.split(".")[-2] in ("c_attn", "c_proj", "c_fc")
+            out[f"transformer.h.{i}.{rest}"] = value.t().contiguous() if conv else value
+    return out
+
+
+def export_hf(loaded: Any, out_dir: Path) -> Path:
+    """Write the trained model as a GPT2LMHeadModel (safetensors) + a fast tokenizer."""
+    try:
+        from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    except ImportError as exc:
+        raise DataError("--hf needs transformers: pip install transformers") from exc
+
+    cfg = loaded.model.cfg
+    hf_cfg = GPT2Config(
+        vocab_size=loaded.model.vocab_size, n_positions=cfg.block_size, n_embd=cfg.d_model,
+        n_layer=cfg.n_layer, n_head=cfg.n_head, n_inner=4 * cfg.d_model,
+        activation_function="gelu",  # nn.GELU() is the exact (erf) GELU, not GPT-2's tanh one
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=1e-5,
+        tie_word_embeddings=bool(cfg.tie_embeddings),
+    )
+    hf_model = GPT2LMHeadModel(hf_cfg)
+    target = hf_model.state_dict()
+    ours = gpt2_state_dict(loaded.model.state_dict(), cfg.n_layer)
+    for key in target:
+        if key in ours:
+            target[key] = ours[key].detach().to(target[key].dtype)
+        elif key.endswith("bias") and not cfg.bias:
+            target[key] = target[key].new_zeros(target[key].shape)  # bias=False == a zero bias
+        elif key.endswith(("attn.bias", "attn.masked_bias")):
+            continue  # HF's causal-mask buffers
+        else:
+            raise DataError(f"no weight for {key} in this run's model: cannot export it to GPT-2")
+    hf_model.load_state_dict(target)
+    hf_dir = out_dir / "hf"
+    hf_model.save_pretrained(str(hf_dir))  # safetensors: no pickle
+    tok = PreTrainedTokenizerFast(tokenizer_object=loaded.tokenizer)
+    eod = (loaded.config.get("vocab") or {}).get("eod_token")
+    if eod and loaded.tokenizer.token_to_id(eod) is not None:
+        tok.eos_token = tok.bos_token = eod
+    tok.model_max_length = cfg.block_size
+    tok.save_pretrained(str(hf_dir))
+    return hf_dir
+
+
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
-               probes: Sequence[str] = PROBE_WORDS, k: int = N_NEIGHBOURS) -> Path:
+               probes: Sequence[str] = PROBE_WORDS, k: int = N_NEIGHBOURS,
+               hf: bool = False) -> Path:
     """Write the exports (see the module docstring); returns the output directory."""
     from embinit.load import load_run
 
@@ -156,6 +220,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         lines.append("\nThis run saved no init_embedding.npy: only the final matrix is exported.\n")
     atomic_write_json(out_dir / "neighbours.json", neighbours)
     atomic_write_text(out_dir / "neighbours.md", "".join(lines))
+    if hf:
+        export_hf(loaded, out_dir)
     return out_dir
 
 
@@ -170,9 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--probe", action="append", metavar="WORD",
                         help=f"a probe word (repeatable; default: {', '.join(PROBE_WORDS)})")
     parser.add_argument("-k", type=int, default=N_NEIGHBOURS, help="neighbours per probe word")
+    parser.add_argument("--hf", action="store_true",
+                        help="also write OUT/hf: a Hugging Face GPT2LMHeadModel + tokenizer (needs transformers)")
     args = parser.parse_args(argv)
     try:
-        out = export_run(args.run_dir, args.out, args.probe or PROBE_WORDS, args.k)
+        out = export_run(args.run_dir, args.out, args.probe or PROBE_WORDS, args.k, args.hf)
     except EmbinitError as e:
         print(f"embinit-export: error: {e}", file=sys.stderr)
         return 2

@@ -73,3 +73,25 @@ def test_run_without_init_exports_final_only(tmp_path: Path, capsys: pytest.Capt
     assert "only the final matrix" in (run / "export" / "neighbours.md").read_text()
     assert main([str(tmp_path / "missing")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_hf_export_gives_the_same_logits(tmp_path: Path, tied: bool) -> None:
+    transformers = pytest.importorskip("transformers")
+    import dataclasses
+
+    import torch
+
+    from tests.unit.tools.test_load import TINY_MODEL
+
+    run_dir = make_run_dir(tmp_path / "run", model_cfg=dataclasses.replace(TINY_MODEL, tie_embeddings=tied))
+    out = export_run(run_dir, tmp_path / "out", hf=True)
+    loaded = embinit.load_run(run_dir)
+    hf_model = transformers.GPT2LMHeadModel.from_pretrained(str(out / "hf")).eval()
+    hf_tok = transformers.AutoTokenizer.from_pretrained(str(out / "hf"))
+    ids = hf_tok("The city of the king")["input_ids"]
+    assert ids == loaded.tokenizer.encode("The city of the king").ids
+    with torch.no_grad():
+        ours, _ = loaded.model(torch.tensor([ids]))
+        theirs = hf_model(torch.tensor([ids])).logits
+    torch.testing.assert_close(theirs, ours, rtol=1e-4, atol=1e-5)

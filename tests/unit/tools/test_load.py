@@ -29,7 +29,8 @@ TEXT = ("The city of the king is by the river. The war and the music of the firs
 TINY_MODEL = ModelConfig(name="tiny", n_layer=1, n_head=2, d_model=16, block_size=16)
 
 
-def make_run_dir(path: Path, block_tokens: int | None = 8, with_init: bool = True) -> Path:
+def make_run_dir(path: Path, block_tokens: int | None = 8, with_init: bool = True,
+                 model_cfg: ModelConfig = TINY_MODEL) -> Path:
     """What a finished run leaves: config.json, summary.json, tokenizer.json, model.pt, init."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -42,15 +43,15 @@ def make_run_dir(path: Path, block_tokens: int | None = 8, with_init: bool = Tru
     path.mkdir(parents=True, exist_ok=True)
     tok.save(str(path / TOKENIZER_FILE))
     vocab = tok.get_vocab_size()
-    model = GPT(TINY_MODEL, vocab, seed=3)
-    init = np.random.default_rng(0).normal(0, 0.02, (vocab, TINY_MODEL.d_model)).astype(np.float32)
+    model = GPT(model_cfg, vocab, seed=3)
+    init = np.random.default_rng(0).normal(0, 0.02, (vocab, model_cfg.d_model)).astype(np.float32)
     model.set_token_embedding(init)
     with torch.no_grad():  # "training" moved the embedding away from its init
         model.wte.weight.add_(0.01)
     torch.save(model.state_dict(), path / FINAL_WEIGHTS_FILE)
     if with_init:
         np.save(path / INIT_EMBEDDING_FILE, init)
-    config = {"seed": 3, "model": dataclasses.asdict(TINY_MODEL), "vocab": {"name": "bpe"},
+    config = {"seed": 3, "model": dataclasses.asdict(model_cfg), "vocab": {"name": "bpe"},
               "init": {"name": "scratch"}}
     (path / CONFIG_FILE).write_text(json.dumps(config))
     summary = {"status": "completed",
