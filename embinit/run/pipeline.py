@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from embinit.config import to_container, validate
+from embinit.config import CONTROL_INITS, to_container, validate
 from embinit.errors import ConfigError
 from embinit.metrics import LN2, lossless_bpb, oov_adjusted_bpb
 from embinit.params import flops_per_token, param_breakdown
@@ -82,30 +82,57 @@ def prepare_data(cfg: DictConfig) -> tuple[Corpus, Any, TokenCache]:
     return corpus, tokenizer, cache
 
 
+def source_init_config(init: DictConfig) -> DictConfig:
+    """The init settings whose vectors an arm uses: its own, or for a control (init=shuffled,
+    matched_random) the same settings with name=init.source, so the control reads the very
+    vectors (and cache entry) of its source arm."""
+    if init.name not in CONTROL_INITS:
+        return init
+    settings = OmegaConf.to_container(init, resolve=True)
+    settings["name"] = init.source
+    return OmegaConf.create(settings)
+
+
 def make_init(cfg: DictConfig, tokenizer: Any, cache: TokenCache) -> tuple[InitResult, InitCompute]:
-    """The arm's initial token-embedding matrix, and what making it cost."""
+    """The arm's initial token-embedding matrix, and what making it cost.
+
+    A control costs what its source's vectors cost (it is built from them).
+    """
     vocab = [tokenizer.id_to_token(i) for i in range(cache.vocab_size)]
-    kv, vec_path, trained_here = None, None, False
-    dim = cfg.init.dim or cfg.model.d_model
-    if cfg.init.name != "scratch":
-        from embinit.run.init.vectors import TokenSentences, build_or_load_vectors
+    src = source_init_config(cfg.init)
+    dim = src.dim or cfg.model.d_model
+    kv = None
+    if src.name == "contextual":
+        from embinit.run.init.contextual import build_or_load_contextual, contextual_compute
 
-        train_ids = cache.splits["train"].ids
+        # The encoder reads text: "Ġthe" -> "the", byte and special rows take no vector.
+        keys = vector_lookup_keys(tokenizer, cfg.vocab, external=True)
+        kv, meta = build_or_load_contextual(keys, Path(cfg.paths.cache))
+        compute = contextual_compute(meta)
+    else:
+        vec_path, trained_here = None, False
+        if src.name != "scratch":
+            from embinit.run.init.vectors import TokenSentences, build_or_load_vectors
 
-        def sentences() -> TokenSentences:
-            return TokenSentences(train_ids, vocab, cache.eod_id)
+            train_ids = cache.splits["train"].ids
 
-        kv, vec_path, _ = build_or_load_vectors(cfg.init, dim, sentences, cache.key,
-                                                Path(cfg.paths.cache))
-        trained_here = cfg.init.name == "word2vec" and not cfg.init.vectors_path
-    # External vectors are keyed by words ("the"), Word2Vec trained here by token strings
-    # ("Ġthe"); byte rows of the exact word arm never take a vector (the seed's OOV rows).
-    keys = vector_lookup_keys(tokenizer, cfg.vocab,
-                              external=cfg.init.name == "glove" or bool(cfg.init.vectors_path))
+            def sentences() -> TokenSentences:
+                return TokenSentences(train_ids, vocab, cache.eod_id)
+
+            kv, vec_path, _ = build_or_load_vectors(src, dim, sentences, cache.key,
+                                                    Path(cfg.paths.cache))
+            trained_here = src.name == "word2vec" and not src.vectors_path
+        # External vectors are keyed by words ("the"), Word2Vec trained here by token strings
+        # ("Ġthe"); byte rows of the exact word arm never take a vector (the seed's OOV
+        # rows). Scratch gets the keys of Word2Vec trained here, to report `eligible` rows.
+        keys = vector_lookup_keys(tokenizer, cfg.vocab,
+                                  external=src.name == "glove" or bool(src.vectors_path))
+        train_stats = cache.splits["train"].stats
+        compute = init_compute(src, dim, train_stats.n_text_tokens, vec_path, trained_here)
+    if cfg.init.name in CONTROL_INITS:
+        compute = replace(compute, source=f"{cfg.init.name} control of {compute.source}")
     init = init_matrix(vocab, cfg.model.d_model, cfg.init, cfg.seed, kv=kv,
                        token_counts=cache.train_token_counts(), vector_keys=keys)
-    train_stats = cache.splits["train"].stats
-    compute = init_compute(cfg.init, dim, train_stats.n_text_tokens, vec_path, trained_here)
     return init, compute
 
 

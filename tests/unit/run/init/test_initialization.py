@@ -53,9 +53,9 @@ def test_covered_row_equals_vector_times_projection_times_scale():
     assert np.std(res.matrix[res.from_vectors], dtype=np.float64) == pytest.approx(cfg.std, rel=1e-6)
 
 
-def test_equal_dims_row_is_vector_times_scale_and_rescale_none_keeps_vector():
+def test_equal_dims_row_is_vector_times_scale_and_scale_raw_keeps_vector():
     kv = make_kv(["the", "cat"], dim=4)
-    res = vector_init(["cat", "x"], kv, 4, w2v_cfg(rescale="none"), np.random.default_rng(0))
+    res = vector_init(["cat", "x"], kv, 4, w2v_cfg(scale="raw"), np.random.default_rng(0))
     assert res.scale == 1.0
     np.testing.assert_array_equal(res.matrix[0], kv["cat"])
 
@@ -120,7 +120,7 @@ def test_coverage_exact_types_and_tokens_with_lowercase_fallback():
 
 def test_exact_match_preferred_over_lowercase():
     kv = make_kv(["apple", "Apple"], dim=4)
-    res = vector_init(["Apple"], kv, 4, w2v_cfg(rescale="none"), np.random.default_rng(0))
+    res = vector_init(["Apple"], kv, 4, w2v_cfg(scale="raw"), np.random.default_rng(0))
     assert res.n_lowercase_hits == 0
     np.testing.assert_array_equal(res.matrix[0], kv["Apple"])
 
@@ -244,7 +244,7 @@ def test_glove_style_lookup_maps_byte_level_words_to_text():
     vocab = [tok.id_to_token(i) for i in range(tok.get_vocab_size())]
     kv = make_kv(["the", "cat", "dog", "a", "<unk>"], dim=4)  # lowercased, like GloVe
     keys = vector_lookup_keys(tok, cfg_v, external=True)
-    res = init_matrix(vocab, 4, w2v_cfg(name="glove", rescale="none"), seed=0, kv=kv,
+    res = init_matrix(vocab, 4, w2v_cfg(name="glove", scale="raw"), seed=0, kv=kv,
                       vector_keys=keys)
     for token, word in (("Ġthe", "the"), ("ĠThe", "the"), ("the", "the"), ("Ġcat", "cat")):
         np.testing.assert_array_equal(res.matrix[tok.token_to_id(token)], kv[word])

@@ -1,0 +1,145 @@
+"""The scale-ladder fit recovers a planted trend from fabricated run records."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from embinit.study import ladder
+
+PARAMS = {"ladder_s": 520_128, "ladder_m": 2_114_528, "ladder_l": 8_030_016}
+FRACTIONS = {0.1: 258_000, 0.3: 774_000}  # training bytes seen
+BYTES_PER_TOKEN = {"bpe": 4.0, "word": 3.5}
+# Planted: gain = B0 + BN ln N + BD ln D per vocabulary (Word2Vec helps less as N, D grow).
+PLANT = {"bpe": (-0.60, 0.020, 0.015), "word": (-0.30, 0.010, 0.005)}
+HELD_BYTES = 478_000
+
+
+def planted(vocab: str, params: float, nbytes: float) -> float:
+    b0, bn, bd = PLANT[vocab]
+    return b0 + bn * math.log(params) + bd * math.log(nbytes)
+
+
+def _summary(vocab: str, init: str, model: str, frac: float, seed: int, bpb: float) -> dict:
+    nbytes = FRACTIONS[frac]
+    # Held-out nats split over val and test so the pooled bpb is exactly `bpb`.
+    nats = bpb * math.log(2) * HELD_BYTES
+    return {
+        "status": "completed", "arm": f"{vocab}+{init}", "vocab": vocab, "init": init,
+        "seed": seed, "study": model, "model": model,
+        "params": {"non_embedding": PARAMS[model], "total": PARAMS[model] + 10**6},
+        "data": {"train_fraction": frac},
+        "train": {"steps": 10, "total_steps": 10, "bytes_seen": nbytes,
+                  "tokens_seen": int(nbytes / BYTES_PER_TOKEN[vocab])},
+        "val": {"nats": nats * 0.4, "bytes": int(HELD_BYTES * 0.4), "bpb": bpb},
+        "test": {"nats": nats * 0.6, "bytes": HELD_BYTES - int(HELD_BYTES * 0.4), "bpb": bpb},
+    }
+
+
+def fabricate(root: Path, seeds: int = 3, noise: float = 0.0, rng_seed: int = 0) -> None:
+    rng = np.random.default_rng(rng_seed)
+    for model, n in PARAMS.items():
+        for frac, nbytes in FRACTIONS.items():
+            for vocab in PLANT:
+                for seed in range(seeds):
+                    scratch = 2.6 - 0.05 * math.log(n / 5e5) + 0.01 * seed
+                    gain = planted(vocab, n, nbytes) + noise * rng.standard_normal()
+                    for init, bpb in (("scratch", scratch), ("word2vec", scratch + gain)):
+                        d = root / model / f"{vocab}+{init}+data{frac:g}" / f"seed{seed}"
+                        d.mkdir(parents=True, exist_ok=True)
+                        (d / "summary.json").write_text(
+                            json.dumps(_summary(vocab, init, model, frac, seed, bpb)))
+    # A run that has not finished is ignored.
+    (root / "ladder_s" / "bpe+word2vec+data0.1" / "seed9").mkdir(parents=True)
+
+
+def test_noise_free_trend_is_recovered_exactly(tmp_path: Path) -> None:
+    fabricate(tmp_path)
+    runs = ladder.load_runs(tmp_path)
+    assert len(runs) == 3 * 2 * 2 * 2 * 3  # models x fractions x vocabs x inits x seeds
+    gains = ladder.seed_gains(runs)
+    assert len(gains) == 36
+    cells = ladder.cell_table(gains)
+    assert len(cells) == 12
+    row = cells[(cells.vocab == "word") & (cells.model == "ladder_m") & (cells.fraction == 0.3)]
+    assert row["gain"].item() == pytest.approx(planted("word", 2_114_528, 774_000), abs=1e-9)
+    assert row["seeds"].item() == 3 and row["bytes"].item() == 774_000
+    n_target = ladder.target_params()
+    assert n_target == 85_842_432  # gpt2_small: blocks + final norm + 1024 positions
+    for vocab, (b0, bn, bd) in PLANT.items():
+        fit = ladder.fit_gain(gains, vocab, n_target, 300e6)
+        np.testing.assert_allclose(fit.coef, [b0, bn, bd], atol=1e-8)
+        assert fit.bytes_per_token == pytest.approx(BYTES_PER_TOKEN[vocab], rel=1e-4)
+        target_bytes = 300e6 * fit.bytes_per_token
+        assert fit.predicted_gain == pytest.approx(planted(vocab, n_target, target_bytes),
+                                                   abs=1e-7)
+        lo, hi = fit.prediction_interval
+        assert hi - lo < 1e-6  # no residual: no uncertainty
+        assert fit.extrapolation_factor[0] == pytest.approx(n_target / 8_030_016)
+
+
+def test_noisy_trend_intervals_cover_the_planted_values(tmp_path: Path) -> None:
+    noise = 0.01
+    fabricate(tmp_path, seeds=4, noise=noise, rng_seed=3)
+    gains = ladder.seed_gains(ladder.load_runs(tmp_path))
+    n_target = ladder.target_params()
+    for vocab, (b0, bn, bd) in PLANT.items():
+        fit = ladder.fit_gain(gains, vocab, n_target, 300e6)
+        assert fit.n == 3 * 2 * 4 and len(fit.se) == 3
+        # The OLS standard error of b_N equals sigma / sqrt(sum (ln N - mean)^2) here, since
+        # the design is balanced (ln N and ln D orthogonal after centring).
+        ln_n = np.log(gains[gains.vocab == vocab]["params"].to_numpy(float))
+        assert fit.se[1] == pytest.approx(fit.resid_sd / math.sqrt(((ln_n - ln_n.mean()) ** 2).sum()),
+                                          rel=1e-9)
+        assert 0.5 * noise < fit.resid_sd < 1.6 * noise
+        for k, true in enumerate((b0, bn, bd)):
+            assert fit.ci_low[k] <= true <= fit.ci_high[k], (vocab, k)
+        # The prediction interval is wider than the fitted mean's and contains the truth.
+        truth = planted(vocab, n_target, 300e6 * fit.bytes_per_token)
+        assert fit.prediction_interval[0] < fit.mean_ci[0] < fit.mean_ci[1] < \
+            fit.prediction_interval[1]
+        assert fit.prediction_interval[0] <= truth <= fit.prediction_interval[1]
+
+
+def test_cell_interval_is_the_t_interval_across_seeds(tmp_path: Path) -> None:
+    fabricate(tmp_path, seeds=4, noise=0.02, rng_seed=5)
+    gains = ladder.seed_gains(ladder.load_runs(tmp_path))
+    cells = ladder.cell_table(gains)
+    g = gains[(gains.vocab == "bpe") & (gains.model == "ladder_l") & (gains.fraction == 0.1)]
+    x = g["gain"].to_numpy()
+    half = stats.t.ppf(0.975, 3) * x.std(ddof=1) / 2
+    row = cells[(cells.vocab == "bpe") & (cells.model == "ladder_l") & (cells.fraction == 0.1)]
+    assert row["ci_low"].item() == pytest.approx(x.mean() - half, abs=1e-12)
+    assert row["ci_high"].item() == pytest.approx(x.mean() + half, abs=1e-12)
+
+
+def test_cli_writes_report_figure_and_fit(tmp_path: Path) -> None:
+    fabricate(tmp_path / "exp", noise=0.01)
+    assert ladder.main([str(tmp_path / "exp"), "--out", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "EXTRAPOLATION" in report and "85,842,432" in report
+    assert report.count("| ladder_") == 12
+    assert (tmp_path / "out" / "ladder.png").read_bytes()[:4] == b"\x89PNG"
+    fit = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert set(fit["fits"]) == {"bpe", "word"} and fit["runs"] == 72
+    assert fit["fits"]["word"]["coef"][1] == pytest.approx(PLANT["word"][1], abs=0.01)
+
+
+def test_too_few_sizes_is_an_error_naming_the_vocabulary(tmp_path: Path) -> None:
+    fabricate(tmp_path)
+    gains = ladder.seed_gains(ladder.load_runs(tmp_path))
+    with pytest.raises(ValueError, match="word: need >= 2 model sizes"):
+        ladder.fit_gain(gains[gains.model == "ladder_s"], "word", 10**8, 3e8)
+
+
+def test_runs_without_a_pair_are_a_clear_error(tmp_path: Path) -> None:
+    d = tmp_path / "ladder_s" / "bpe+scratch" / "seed0"
+    d.mkdir(parents=True)
+    (d / "summary.json").write_text(json.dumps(_summary("bpe", "scratch", "ladder_s", 0.1, 0, 2.5)))
+    with pytest.raises(SystemExit, match="no word2vec/scratch pair .* 1 completed runs"):
+        ladder.analyze(tmp_path, tmp_path / "out")
