@@ -1,16 +1,18 @@
 """The wheel is the product: build it, install it into a fresh virtualenv, and use the
 console commands in an empty directory, offline (issue 12's acceptance, on a small corpus).
 
-The venv sees the system's site-packages (torch and the other dependencies come from there,
-nothing is downloaded); embinit itself comes only from the wheel, which is checked.
+The venv sees the site-packages of the interpreter running the tests (torch and the other
+dependencies come from there, nothing is downloaded; that interpreter may itself be a venv,
+as under `make install`, so `--system-site-packages` would not do); embinit itself comes only
+from the wheel, which is checked.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -39,10 +41,15 @@ def venv_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp / "dist").glob("embinit-*.whl"))
     try:
-        venv.EnvBuilder(system_site_packages=True, with_pip=True).create(tmp / "venv")
+        venv.EnvBuilder(with_pip=True).create(tmp / "venv")
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.skip(f"cannot create a virtualenv here ({exc}); install python3-venv to run this test")
     bin_dir = tmp / "venv" / "bin"
+    site = subprocess.run([str(bin_dir / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # Path lines only: the parent's own .pth files (an editable embinit) are not processed.
+    parent = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    (Path(site) / "_parent_site.pth").write_text("".join(f"{p}\n" for p in parent))
     inst = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--no-deps",
                            "--no-index", str(wheel)], capture_output=True, text=True,
                           timeout=300, env=_offline_env())
