@@ -258,3 +258,20 @@ def test_report_without_claim_arms_opens_with_three_lines(tmp_path: Path) -> Non
     # Records without diagnostics, step-0 or the 2x2: those sections are left out.
     assert "## Embedding diagnostics" not in md and "## Factorial" not in md
     assert "## Data size" not in md
+
+
+def test_a_study_run_on_part_of_the_split_is_read_at_its_own_regime(tmp_path: Path) -> None:
+    # study claims: every arm at data.train_fraction=0.5 (labels +data0.5), plus a low-data
+    # point; the claims read the 0.5 arms as the study's arms, the data-size claim both.
+    s = tmp_path / "c"
+    write_arm(s, "word+scratch+data0.5", const(0.0), train_bytes=2e6)
+    write_arm(s, "word+word2vec+data0.5", const(-0.05), train_bytes=2e6)
+    write_arm(s, "word+scratch+data0.15", const(0.0), train_bytes=6e5)
+    write_arm(s, "word+word2vec+data0.15", const(-0.08), train_bytes=6e5)
+    rows = _rows(s)
+    t = rows[1].tests[0]
+    assert t.label == "word+word2vec − word+scratch"
+    assert t.estimate == pytest.approx(-0.05, abs=1e-9)
+    assert any("first 50% of the train split" in n for n in rows[1].notes)
+    six = rows[6]
+    assert [round(x.estimate, 6) for x in six.tests[:2]] == [-0.08, -0.05]
