@@ -30,6 +30,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,20 +252,24 @@ def _dry_bench(step: Step) -> None:
         raise RuntimeError(f"bench printed no figures: {buf.getvalue()[-300:]}")
 
 
-def _tiny_run_overrides(overrides: list[str], out: Path, arm: str) -> list[str]:
+def _tiny_run_overrides(overrides: list[str], work: Path, arm: str) -> list[str]:
     """The run's overrides at a CPU size: its arm, study and paths, a 2-step tiny model."""
     cfg = _compose(overrides)  # the GPU run's config composes and validates as written
     if cfg.model.name != "gpt2_small" or cfg.train.max_steps != RUN_STEPS:
         raise RuntimeError(f"{arm}: composed {cfg.model.name}, {cfg.train.max_steps} steps")
-    keep = [o for o in overrides if o.startswith(("arm=", "study.", "logger=", "seed=", "paths."))]
+    keep = [o for o in overrides if o.startswith(("arm=", "study.", "logger=", "seed="))]
     # Own cache per arm: the two tiny runs train at once.
-    tiny = [*keep, *TINY_RUN, f"paths.cache={out / ('cache_' + arm)}"]
+    tiny = [*keep, *TINY_RUN, f"paths.experiments={work / 'experiments'}",
+            f"paths.cache={work / ('cache_' + arm)}"]
     _compose(tiny)
     return tiny
 
 
-def dry_run(steps: list[Step], out: Path) -> None:
-    """Check every command composes, on CPU, in seconds; fills each step's status."""
+def dry_run(steps: list[Step], work: Path) -> None:
+    """Check every command composes, on CPU, in seconds; fills each step's status.
+
+    The tiny runs' records and caches go to `work` (a temporary folder), not beside the report.
+    """
     procs: dict[str, tuple[subprocess.Popen[str], float]] = {}
     for step in steps:
         t0 = time.monotonic()
@@ -274,7 +279,7 @@ def dry_run(steps: list[Step], out: Path) -> None:
             elif step.kind == "bench":
                 _dry_bench(step)
             else:  # started here, awaited below: the two tiny runs train concurrently
-                tiny = _tiny_run_overrides(step.argv[2:], out, step.name.removeprefix("run "))
+                tiny = _tiny_run_overrides(step.argv[2:], work, step.name.removeprefix("run "))
                 procs[step.name] = (subprocess.Popen(
                     [sys.executable, str(ROOT / "run.py"), *tiny], cwd=ROOT, text=True,
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE), t0)
@@ -288,7 +293,7 @@ def dry_run(steps: list[Step], out: Path) -> None:
             continue
         proc, t0 = procs[step.name]
         _, err = proc.communicate(timeout=120)
-        step.result = run_summary(out, step.name.removeprefix("run "))
+        step.result = run_summary(work, step.name.removeprefix("run "))
         ok = proc.returncode == 0 and step.result.get("steps") == 2
         step.status = "passed" if ok else "failed"
         step.tail = "" if ok else err[-1500:]
@@ -315,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     steps = plan(out)
     if args.dry_run:
-        dry_run(steps, out)
+        with tempfile.TemporaryDirectory(prefix="embinit-gpu-check-") as work:
+            dry_run(steps, Path(work))
         device = "cpu (dry run)"
     else:
         import torch

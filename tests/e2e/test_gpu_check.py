@@ -44,6 +44,9 @@ def test_dry_run_composes_every_command_and_writes_a_report(tmp_path: Path) -> N
     report = (tmp_path / "dry_run" / "report.md").read_text()
     assert report.startswith("# GPU check (dry run") and "| run word_word2vec | passed |" in report
     assert not (tmp_path / "report.md").exists()  # a dry run never overwrites a real report
+    # The tiny runs' records and caches went to a temporary folder, not beside the report.
+    assert sorted(p.name for p in (tmp_path / "dry_run").iterdir()) == ["gpu_check.json",
+                                                                       "report.md"]
 
 
 def test_plan_fits_the_eight_minute_budget() -> None:
