@@ -182,13 +182,32 @@ def saved_pretokenizer(tokenizer_json: str) -> tuple[str, bool]:
     return "whitespace", byte_level
 
 
-def to_json(tok: Tokenizer, name: str, byte_level: bool) -> str:
+def to_json(tok: Tokenizer, name: str, byte_level: bool, pretty: bool = False) -> str:
     """tokenizer.json text of ``tok``, with the stand-in in place of a custom pre-tokenizer."""
     if name == "whitespace":
-        return tok.to_str()
+        return Tokenizer.to_str(tok, pretty)
     live = tok.pre_tokenizer
     tok.pre_tokenizer = stand_in(name, byte_level)
     try:
-        return tok.to_str()
+        return Tokenizer.to_str(tok, pretty)
     finally:
         tok.pre_tokenizer = live
+
+
+def attach(tok: Tokenizer, name: str, byte_level: bool) -> Tokenizer:
+    """Give ``tok`` the runtime pre-tokenizer ``name``. A custom one also gets instance
+    ``to_str``/``save`` that write the stand-in, so any caller (a run directory's copy of
+    tokenizer.json, say) saves a loadable file instead of failing on the custom part."""
+    tok.pre_tokenizer = runtime(name, byte_level)
+    if name != "whitespace":
+        def to_str(pretty: bool = False) -> str:
+            return to_json(tok, name, byte_level, pretty)
+
+        def save(path: str, pretty: bool = True) -> None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(to_json(tok, name, byte_level, pretty))
+
+        # Instance attributes shadow the Rust methods (Tokenizer objects carry a __dict__).
+        tok.to_str = to_str  # type: ignore[method-assign]
+        tok.save = save  # type: ignore[method-assign]
+    return tok

@@ -137,7 +137,7 @@ def _byte_word_tokenizer(vocab: dict[str, int], cfg: VocabConfig) -> Tokenizer:
     # one token; any other pre-token is split into its characters, i.e. its byte symbols,
     # which are all in the vocabulary (so no unk token is ever needed).
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], ignore_merges=True))
-    tok.pre_tokenizer = pretokenize.runtime(pretokenizer_name(cfg), byte_level=True)
+    pretokenize.attach(tok, pretokenizer_name(cfg), byte_level=True)
     tok.decoder = decoders.ByteLevel()
     # Registered as special, as BpeTrainer does, so decode() skips them; with
     # encode_special_tokens they are never matched inside text.
@@ -192,7 +192,7 @@ def train_tokenizer(train_texts: Iterable[str], cfg: VocabConfig) -> Tokenizer:
         tok = Tokenizer(models.WordLevel(unk_token=cfg.unk_token))
         if cfg.lowercase:
             tok.normalizer = normalizers.Lowercase()
-        tok.pre_tokenizer = pretokenize.runtime(pretokenizer_name(cfg), byte_level=False)
+        pretokenize.attach(tok, pretokenizer_name(cfg), byte_level=False)
         trainer = trainers.WordLevelTrainer(
             vocab_size=cfg.size, min_frequency=cfg.min_count, special_tokens=specials,
             show_progress=False)
@@ -282,8 +282,11 @@ def tokenizer_key(corpus_fingerprint: str, data_cfg: DataConfig, vocab_cfg: Voca
     })
 
 
-def tokenizer_json(tok: Tokenizer, vocab_cfg: VocabConfig) -> str:
-    """The tokenizer.json text of a trained tokenizer (a Treebank one stores its stand-in)."""
+def tokenizer_json(tok: Tokenizer, vocab_cfg: VocabConfig | None = None) -> str:
+    """The tokenizer.json text of a trained or loaded tokenizer (a Treebank one stores its
+    stand-in; its own ``to_str()`` does the same)."""
+    if vocab_cfg is None:
+        return tok.to_str()
     return pretokenize.to_json(tok, pretokenizer_name(vocab_cfg),
                                byte_level=vocab_cfg.name == "word" and vocab_cfg.oov == "bytes")
 
@@ -295,7 +298,7 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     tok = Tokenizer.from_str(text)
     name, byte_level = pretokenize.saved_pretokenizer(text)
     if name != "whitespace":
-        tok.pre_tokenizer = pretokenize.runtime(name, byte_level)
+        pretokenize.attach(tok, name, byte_level)
     return _configure(tok)
 
 

@@ -86,6 +86,11 @@ def test_saved_tokenizer_reloads_treebank_and_plain_hf_still_loads(tmp_path, cfg
     want = tok.encode(EXAMPLE, add_special_tokens=False).ids
     assert again.encode(EXAMPLE, add_special_tokens=False).ids == want
     assert load_tokenizer(path).encode(EXAMPLE, add_special_tokens=False).ids == want
+    # The live tokenizer's own to_str()/save() write the same loadable file (run directories).
+    assert again.to_str() == path.read_text(encoding="utf-8")
+    again.save(str(tmp_path / "copy.json"))
+    copy = load_tokenizer(tmp_path / "copy.json")
+    assert copy.encode(EXAMPLE, add_special_tokens=False).ids == want
     # Any HF loader gets a working tokenizer (the whitespace stand-in), lossless for oov=bytes.
     plain = Tokenizer.from_file(str(path))
     if cfg.oov == "bytes":
