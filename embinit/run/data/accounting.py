@@ -207,9 +207,15 @@ def word_counts(texts: Iterable[str], lowercase: bool = False,
                 pretokenizer: str = "whitespace") -> Counter[str]:
     """Counts of the words the closed `word` tokenizer would see (the same pre-tokenizer:
     HF Whitespace, or Treebank words)."""
+    return count_words_into(Counter(), texts, lowercase, pretokenizer)
+
+
+def count_words_into(counts: Counter[str], texts: Iterable[str], lowercase: bool = False,
+                     pretokenizer: str = "whitespace") -> Counter[str]:
+    """`word_counts` added into ``counts`` in place (Counter.update of a list runs in C;
+    merging one Counter into another is a Python loop over its keys)."""
     from embinit.run.data.pretokenize import treebank_spans  # nltk only when asked for
 
-    counts: Counter[str] = Counter()
     for text in texts:
         if lowercase:
             text = text.lower()

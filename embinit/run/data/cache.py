@@ -43,10 +43,10 @@ from embinit.run.data.accounting import (
     SplitAccumulator,
     SplitStats,
     byte_level_lengths,
+    count_words_into,
     oov_curve,
     spelled_words,
     token_byte_lengths,
-    word_counts,
 )
 from embinit.run.data.corpus import Corpus, Document
 from embinit.run.data.locking import entry_lock
@@ -195,16 +195,16 @@ def _encode_split(
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
         while (batch := (yield)) is not None:
             texts = [d.text for d in batch]
-            counting = (pool.submit(word_counts, texts, lowercase_words, pretokenizer)
-                        if words is not None else None)
+            counting = (pool.submit(count_words_into, words, texts, lowercase_words,
+                                    pretokenizer) if words is not None else None)
             # Encoding runs in parallel in Rust; only the bookkeeping below is Python.
             encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
             if token_bytes is not None:
                 batch_bytes = _add_byte_level_batch(
                     acc, batch, texts, encodings, token_bytes, dtype, track_spelled,
                     w_ids, w_nb, eod, zero)
-                if words is not None and counting is not None:
-                    words.update(counting.result())
+                if counting is not None:
+                    counting.result()  # the thread alone touches `words` until here
                 bar.update(batch_bytes)
                 continue
             id_parts: list[np.ndarray] = []
@@ -238,8 +238,8 @@ def _encode_split(
                 id_parts += [ids, eod]
                 nb_parts += [nbytes, zero]
                 batch_bytes += int(nbytes.sum())
-            if words is not None and counting is not None:
-                words.update(counting.result())
+            if counting is not None:
+                counting.result()
             w_ids.write(np.concatenate(id_parts))
             w_nb.write(np.concatenate(nb_parts))
             if w_extra is not None:
