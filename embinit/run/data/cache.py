@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from embinit.config import DataConfig, VocabConfig
 from embinit.metrics import N_SYMBOLS, LayoutModel, NgramSpeller, SpellingModel, layout_events
+from embinit.run.data import pretokenize
 from embinit.run.data.accounting import (
     SplitAccumulator,
     SplitStats,
@@ -55,6 +56,7 @@ from embinit.run.data.tokenizer import (
     is_byte_word_vocab,
     is_closed_vocab,
     pretokenizer_name,
+    split_fields,
     tokenizer_key,
 )
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
@@ -368,6 +370,30 @@ def byte_level_spelling_counts(tokenizer: Tokenizer, id_counts: np.ndarray) -> n
     return counts
 
 
+def _oov_curve_path(cache_root: Path, corpus: Corpus, data_cfg: DataConfig,
+                    vocab_cfg: VocabConfig) -> Path:
+    closed = is_closed_vocab(vocab_cfg)
+    name = pretokenizer_name(vocab_cfg)
+    key = stable_hash({
+        "corpus": corpus.fingerprint(), "data": split_fields(data_cfg),
+        "sizes": list(OOV_CURVE_SIZES),
+        # the words as the closed word tokenizer would see them
+        "lowercase": closed and bool(vocab_cfg.lowercase), "pretokenizer": name,
+        "nltk": pretokenize.nltk_version() if name != "whitespace" else None,
+    })
+    return Path(cache_root) / "oov_curves" / f"{key}.json"
+
+
+def _read_curve(path: Path) -> list[dict[str, float]] | None:
+    try:
+        saved = read_json(path)
+        if saved.get("sizes") == list(OOV_CURVE_SIZES):
+            return list(saved["curve"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
 def _build(
     corpus: Corpus, data_cfg: DataConfig, vocab_cfg: VocabConfig, tokenizer: Tokenizer,
     tokenizer_path: Path, key: str, out_dir: Path, batch_size: int,
@@ -380,7 +406,12 @@ def _build(
                          f"{vocab_cfg.unk_token}")
     dtype = ids_dtype(vocab_size)
     spelling_counts = np.zeros(N_SYMBOLS, dtype=np.int64)
-    word_tallies = {"train": Counter[str](), "val": Counter[str]()}
+    # The OOV curve describes the corpus, not the arm: one shared entry per corpus, split and
+    # word splitting, so only the first arm built on a corpus pays for counting its words.
+    curve_path = _oov_curve_path(out_dir.parent.parent, corpus, data_cfg, vocab_cfg)
+    shared_curve = _read_curve(curve_path)
+    word_tallies = ({} if shared_curve is not None
+                    else {"train": Counter[str](), "val": Counter[str]()})
     accs: dict[str, SplitAccumulator] = {}
     files: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
@@ -427,6 +458,11 @@ def _build(
                 # digits and foreign script than running text), so the charge is tighter
                 # than a fit on all words that frequent short words would dominate.
                 spelling_ngram = NgramSpeller.fit(accs["train"].unk_surfaces)
+    if shared_curve is None:
+        curve = oov_curve(word_tallies["train"], word_tallies["val"], OOV_CURVE_SIZES)
+        atomic_write_json(curve_path, {"sizes": list(OOV_CURVE_SIZES), "curve": curve})
+    else:
+        curve = shared_curve
     stats = {split: asdict(acc.finish(spelling, layout, spelling_ngram))
              for split, acc in accs.items()}
     total = sum(s["n_bytes"] for s in stats.values())
@@ -447,7 +483,7 @@ def _build(
         # Held-out documents in stream order; the report pairs arms document by document.
         "doc_ids": {split: accs[split].doc_ids for split in ("val", "test")},
         "spelling_counts": [int(c) for c in spelling_counts],
-        "word_oov_curve": oov_curve(word_tallies["train"], word_tallies["val"], OOV_CURVE_SIZES),
+        "word_oov_curve": curve,
     }
 
 

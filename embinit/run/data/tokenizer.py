@@ -251,7 +251,7 @@ def vector_lookup_keys(tokenizer: Tokenizer, vocab_cfg: VocabConfig,
     return keys
 
 
-def _split_fields(data_cfg: DataConfig) -> dict[str, Any]:
+def split_fields(data_cfg: DataConfig) -> dict[str, Any]:
     # Exactly the data settings that decide which documents are train documents.
     return {k: getattr(data_cfg, k) for k in (
         "val_fraction", "test_fraction", "split_seed", "min_doc_chars", "max_docs", "non_utf8")}
@@ -277,7 +277,7 @@ def tokenizer_key(corpus_fingerprint: str, data_cfg: DataConfig, vocab_cfg: Voca
         "format": TOKENIZER_FORMAT,
         "tokenizers": tokenizers.__version__,  # training output may change between releases
         "corpus": corpus_fingerprint,
-        "data": _split_fields(data_cfg),
+        "data": split_fields(data_cfg),
         "vocab": _vocab_fields(vocab_cfg),
     })
 

@@ -134,3 +134,24 @@ def test_one_pass_still_refuses_an_empty_split(tmp_path):
     path.write_text(tok.to_str(), encoding="utf-8")
     with pytest.raises(DataError, match="split is empty"):
         build_or_load_token_cache(corpus, data, VOCABS["bpe"], tok, path, tmp_path)
+
+
+def test_oov_curve_is_counted_once_per_corpus_and_shared_by_arms(tmp_path, monkeypatch):
+    from embinit.run.data import cache as cache_module
+
+    docs = [Document(f"d{i}", f"doc {i} has words, more words and word{i % 7}.")
+            for i in range(40)]
+    corpus = Corpus.from_documents(docs)
+    data = DataConfig(name="text_files", min_doc_chars=1, val_fraction=0.2, test_fraction=0.2)
+    built = {}
+    for name in ("word", "bpe"):
+        tok, path, _ = build_or_load_tokenizer(corpus, data, VOCABS[name], tmp_path)
+        built[name] = build_or_load_token_cache(corpus, data, VOCABS[name], tok, path, tmp_path)
+
+        def refuse(*_a, **_k):
+            raise AssertionError("the shared OOV curve was counted again")
+
+        monkeypatch.setattr(cache_module, "count_words_into", refuse)  # the second arm reuses
+    assert built["bpe"].word_oov_curve == built["word"].word_oov_curve
+    assert built["word"].word_oov_curve[0]["vocab_size"] == 1000
+    assert len(list((tmp_path / "oov_curves").glob("*.json"))) == 1
