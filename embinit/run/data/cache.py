@@ -16,7 +16,17 @@ by side, read back with `np.memmap` (as in nanoGPT's ``train.bin``):
 
 An entry lives in ``<cache>/tokens/<key>/``; ``meta.json`` is written last and records each
 file's dtype, length and sha256 plus per-split statistics. An entry is complete iff its
-meta.json exists and every check passes; anything else is rebuilt, never used.
+meta.json exists and every check passes; anything else is rebuilt, never used. One run
+builds an entry while concurrent runs wait on its lock (`embinit.run.data.locking`).
+
+Speed (the goal is the bare ``encode_batch`` rate): byte-level vocabularies (bpe,
+word(oov=bytes)) never touch offsets or token surfaces: bytes per token come from a per-id
+lookup (`byte_level_lengths`), types and spelling counts from counts per id. Exact
+vocabularies write all three splits in one pass over the corpus; the closed vocabulary reads
+it once per split, since val/test charges use models fitted on train. The word-level OOV
+curve is a property of the corpus, not of the arm: its words are counted in a thread beside
+the encoder by the first arm built on a corpus and shared through
+``<cache>/oov_curves/<key>.json``.
 """
 
 from __future__ import annotations
