@@ -314,26 +314,50 @@ def _decode(raw: bytes, path: Path, offset: int, non_utf8: str) -> tuple[str, in
     return text, text.count("\ufffd") - raw.count(_UTF8_REPLACEMENT)
 
 
+# A block ends at a run of lines that are empty or ASCII whitespace only (bytes.strip()'s
+# whitespace), including the newline that ends the block's last line.
+_BLANK_LINES = re.compile(rb"\n(?:[ \t\r\x0b\x0c]*\n)+")
+_LEADING_BLANK_LINES = re.compile(rb"(?:[ \t\r\x0b\x0c]*\n)+")
+_READ_CHUNK = 1 << 24
+
+
 def _file_blocks(path: Path, non_utf8: str) -> Iterator[tuple[str, str, int]]:
-    """One candidate per blank-line-separated block, read line by line (streams big files)."""
-    block: list[str] = []
-    replaced = index = offset = 0
+    """One candidate per blank-line-separated block, read in 16 MB chunks (streams big files).
+
+    Blocks are found with one regex over each chunk and decoded whole: UTF-8 sequences never
+    span a newline, so this equals decoding line by line, at a fraction of the Python work.
+    """
+    index = 0
+    carry = b""
+    carry_offset = 0  # file byte offset of carry[0]
     with open(path, "rb") as fh:
-        for raw in fh:
-            line_offset = offset
-            offset += len(raw)
-            if line_offset == 0 and raw.startswith(_UTF8_BOM):
-                raw, line_offset = raw[len(_UTF8_BOM):], len(_UTF8_BOM)
-            if raw.strip():
-                # Splitting at b"\n" never cuts a UTF-8 sequence, so line-wise decoding is exact.
-                line, n = _decode(raw, path, line_offset, non_utf8)
-                block.append(line)
-                replaced += n
-            elif block:
-                yield f"{path.name}#{index}", "".join(block).strip(), replaced
-                block, replaced, index = [], 0, index + 1
-    if block:
-        yield f"{path.name}#{index}", "".join(block).strip(), replaced
+        first = True
+        while True:
+            chunk = fh.read(max(_READ_CHUNK, len(_UTF8_BOM)) if first else _READ_CHUNK)
+            eof = not chunk
+            if first:
+                first = False
+                if chunk.startswith(_UTF8_BOM):
+                    chunk, carry_offset = chunk[len(_UTF8_BOM):], len(_UTF8_BOM)
+            buf = carry + chunk
+            lead = _LEADING_BLANK_LINES.match(buf)
+            pos = lead.end() if lead else 0
+            for m in _BLANK_LINES.finditer(buf, pos):
+                if eof or m.end() < len(buf):  # a run at the end may continue
+                    yield _block(buf[pos:m.start() + 1], path, carry_offset + pos, non_utf8, index)
+                    index += 1
+                    pos = m.end()
+            carry, carry_offset = buf[pos:], carry_offset + pos
+            if eof:
+                break
+    if carry.strip():
+        yield _block(carry, path, carry_offset, non_utf8, index)
+
+
+def _block(raw: bytes, path: Path, offset: int, non_utf8: str,
+           index: int) -> tuple[str, str, int]:
+    text, n = _decode(raw, path, offset, non_utf8)
+    return f"{path.name}#{index}", text.strip(), n
 
 
 def _text_files_corpus(cfg: DataConfig) -> Corpus:
