@@ -45,6 +45,9 @@ class DataConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     split_seed: int = 0  # salt of the hash that assigns documents to splits
+    # Train on the first fraction of the train split's documents (nested: 0.1 is a prefix of
+    # 0.3), with the tokenizer, val and test unchanged: the data-size regime of a study.
+    train_fraction: float = 1.0
 
 
 @dataclass
@@ -102,6 +105,10 @@ class InitConfig:
     oov_rows: str = "random"
     fallback_std: float | None = None  # std of rows without a vector; null = `std`
     min_coverage: float = 0.01  # fewer vocabulary types covered than this is an error
+    # Ablations: the token embedding frozen for the whole run (freeze) or its first
+    # freeze_steps optimizer steps. With tied embeddings this freezes the output layer too.
+    freeze: bool = False
+    freeze_steps: int = 0
 
 
 @dataclass
@@ -151,6 +158,9 @@ class TrainConfig:
     context: str = "tokens"
     context_bytes: int = 512
     eval_stride: int | None = None  # sliding final eval stride in tokens; null = block // 2
+    # The sliding final evaluation costs (block / stride) more forward passes than the
+    # non-overlapping one; a study that does not report it can switch it off.
+    eval_sliding: bool = True
     lr: float = 3e-3
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 20
@@ -297,6 +307,8 @@ def validate(cfg: DictConfig | Config) -> None:
     need(t.sampling in SAMPLINGS, f"train.sampling={t.sampling!r} is unknown; choose one of {SAMPLINGS}")
     need(t.context in CONTEXTS, f"train.context={t.context!r} is unknown; choose one of {CONTEXTS}")
     need(t.context_bytes >= 2, "train.context_bytes must be >= 2")
+    need(0.0 < c.data.train_fraction <= 1.0, "data.train_fraction must be in (0, 1]")
+    need(c.init.freeze_steps >= 0, "init.freeze_steps must be >= 0")
     need(t.eval_stride is None or t.eval_stride >= 1, "train.eval_stride must be >= 1 or null")
     need(c.vocab.oov in OOV_MODES, f"vocab.oov={c.vocab.oov!r} is unknown; choose one of {OOV_MODES}")
     need(c.vocab.pretokenizer in PRETOKENIZERS,

@@ -7,6 +7,7 @@ lives in its own module; this file wires them and assembles the typed summary.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import asdict, replace
@@ -24,6 +25,9 @@ from embinit.params import flops_per_token, param_breakdown
 from embinit.record import (
     COMPLETED,
     DIVERGED,
+    FINAL_WEIGHTS_FILE,
+    INIT_EMBEDDING_FILE,
+    TOKENIZER_FILE,
     InitCompute,
     RunRecord,
     RunSummary,
@@ -37,6 +41,7 @@ from embinit.record import (
 from embinit.run.data.accounting import oov_rates
 from embinit.run.data.cache import TokenCache, TokenSplit, build_or_load_token_cache
 from embinit.run.data.corpus import Corpus, open_corpus
+from embinit.run.data.fraction import with_train_fraction
 from embinit.run.data.tokenizer import build_or_load_tokenizer, vector_lookup_keys
 from embinit.run.init.compute import init_compute
 from embinit.run.init.initialization import InitResult, init_matrix
@@ -54,6 +59,7 @@ from embinit.run.train.evaluate import (
     target_nll,
 )
 from embinit.run.train.loop import Diverged, Trainer, resolve_device
+from embinit.storage import atomic_save_npy, atomic_torch_save, atomic_write_text
 
 log = logging.getLogger("embinit.pipeline")
 
@@ -79,6 +85,12 @@ def prepare_data(cfg: DictConfig) -> tuple[Corpus, Any, TokenCache]:
     corpus = open_corpus(cfg.data, cache_root)
     tokenizer, tok_path, _ = build_or_load_tokenizer(corpus, cfg.data, cfg.vocab, cache_root)
     cache = build_or_load_token_cache(corpus, cfg.data, cfg.vocab, tokenizer, tok_path, cache_root)
+    if cfg.data.train_fraction < 1.0:
+        full_docs = cache.splits["train"].stats.n_docs
+        cache = dataclasses.replace(cache, splits=with_train_fraction(
+            cache.splits, cache.eod_id, float(cfg.data.train_fraction)))
+        log.info("data.train_fraction=%g: training on the first %d of %d train documents",
+                 cfg.data.train_fraction, cache.splits["train"].stats.n_docs, full_docs)
     return corpus, tokenizer, cache
 
 
@@ -157,13 +169,70 @@ def context_tokens(cfg: DictConfig, train_tokens_per_byte: float) -> int:
     return block
 
 
+def freeze_steps(cfg: DictConfig) -> int:
+    """Optimizer steps in which the token embedding takes no update (init.freeze: all)."""
+    return 1 << 62 if cfg.init.freeze else int(cfg.init.freeze_steps)
+
+
+def arm_spec(cfg: DictConfig) -> dict[str, Any]:
+    """How the embedding was made and treated, beyond vocab x init (summary.arm_spec)."""
+    init = cfg.init
+    return {
+        "source": init.get("source") if init.name in ("shuffled", "matched_random") else None,
+        "scale": init.get("scale"),
+        "oov_rows": init.get("oov_rows"),
+        "freeze": bool(init.freeze),
+        "freeze_steps": int(init.freeze_steps),
+        "tied": bool(cfg.model.tie_embeddings),
+        "train_fraction": float(cfg.data.train_fraction),
+        "pretokenizer": cfg.vocab.get("pretokenizer"),
+    }
+
+
+# Step 0 of a well-initialized LM predicts near-uniformly: loss ~ ln V (GPT-2's init puts
+# the logits' spread near 0.2, a few hundredths of a nat). A start more than this far
+# above ln V means the arm's rows make confident wrong predictions before any training.
+STEP0_TOLERANCE_NATS = 0.25
+
+
+def step0_check(step0_loss: float | None, vocab_size: int,
+                tolerance: float = STEP0_TOLERANCE_NATS) -> dict[str, Any] | None:
+    """summary.step0: the val loss before training against ln V."""
+    if step0_loss is None:
+        return None
+    ln_v = float(np.log(vocab_size))
+    excess = float(step0_loss) - ln_v
+    return {"loss": float(step0_loss), "ln_vocab": ln_v, "excess": excess,
+            "tolerance": tolerance, "flagged": excess > tolerance}
+
+
+def row_classes(per_target: np.ndarray, ids: np.ndarray, nbytes: np.ndarray,
+                charges: np.ndarray | None, eligible: np.ndarray) -> dict[str, dict[str, float]]:
+    """Targets split by their row's class: `vector_rows` (rows that can take a vector) and
+    `fallback_rows` (byte rows spelling a word outside the vocabulary, and specials).
+
+    Target t is ids[t + 1]; `nats` is the model's, `charge_nats` the lossless charges.
+    """
+    targets = np.asarray(ids[1:], dtype=np.int64)
+    in_vec = np.asarray(eligible, dtype=bool)[targets]
+    b = np.asarray(nbytes[1:], dtype=np.int64)
+    c = (np.asarray(charges[1:], dtype=np.float64) if charges is not None
+         else np.zeros(len(targets)))
+    out = {}
+    for name, mask in (("vector_rows", in_vec), ("fallback_rows", ~in_vec)):
+        out[name] = {"tokens": int(mask.sum()), "bytes": int(b[mask].sum()),
+                     "nats": float(np.asarray(per_target, dtype=np.float64)[mask].sum()),
+                     "charge_nats": float(c[mask].sum())}
+    return out
+
+
 def _bpb(nats: float, n_bytes: int) -> float:
     return nats / (LN2 * n_bytes)
 
 
 def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target: np.ndarray,
-                  sliding: EvalResult, stride: int, eod_id: int,
-                  doc_ids: list[str] | None) -> SplitResult:
+                  sliding: EvalResult | None, stride: int, eod_id: int,
+                  doc_ids: list[str] | None, eligible: np.ndarray) -> SplitResult:
     stats = split.stats
     spellers = {"unigram": stats.unk_spelling_nats, "ngram": stats.unk_spelling_nats_ngram}
     doc_nats = per_document(per_target, split.ids, eod_id)
@@ -185,12 +254,13 @@ def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target
         bpb_lossless_by_speller={
             k: lossless_bpb(ev.nats, v, stats.layout_nats, ev.bytes)
             for k, v in spellers.items()} if closed else None,
-        bpb_sliding=sliding.bpb_lossless,
-        sliding_stride=stride,
+        bpb_sliding=sliding.bpb_lossless if sliding is not None else None,
+        sliding_stride=stride if sliding is not None else None,
         doc_ids=list(doc_ids) if doc_ids else None,
         doc_nats=[float(x) for x in doc_nats],
         doc_charge_nats=[float(x) for x in charges],
         doc_bytes=[int(x) for x in doc_bytes],
+        by_row_class=row_classes(per_target, split.ids, split.nbytes, split.charges, eligible),
     )
 
 
@@ -264,7 +334,8 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     fpt = flops_per_token(cfg.model, cache.vocab_size, seq_len=block)
     trainer = Trainer(cfg.train, model, train.ids, train.nbytes, val.ids, val.nbytes,
                       seed=cfg.seed, dist=dist, device=device, val_charges=val.charges,
-                      block=block, flops_per_token=fpt)
+                      block=block, flops_per_token=fpt,
+                      freeze_embedding_steps=freeze_steps(cfg))
     log.info("arm %s seed %d: vocab %d, %s params (%s embedding), context %d tokens, "
              "%d steps of %d tokens on %s", arm, cfg.seed, cache.vocab_size,
              f"{params['total']:,}", f"{params['embedding']:,}", block, trainer.total_steps,
@@ -300,12 +371,21 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
         save_checkpoint_file(record.checkpoint_path, payload, signature)
 
     summary = _summary_base(cfg, arm, corpus, cache, params, init, init_cost, block)
+    summary.arm_spec = arm_spec(cfg)
+    # Rows that can take a vector: the same for every arm of a tokenizer (by_row_class).
+    eligible = np.array([k is not None for k in
+                         vector_lookup_keys(tokenizer, cfg.vocab, external=False)], dtype=bool)
+    if dist.is_main:
+        # The run directory is self-contained: what it needs to be loaded, sampled, exported.
+        atomic_write_text(record.dir / TOKENIZER_FILE, tokenizer.to_str())
+        atomic_save_npy(record.dir / INIT_EMBEDDING_FILE, np.asarray(init.matrix, np.float32))
     try:
         state = trainer.fit(on_metrics, checkpoint)
     except Diverged as e:
         log.error("%s seed %d diverged: %s", arm, cfg.seed, e)
         # train.steps counts the steps completed before the one whose loss was not finite.
         summary.status, summary.diverged_at_step = DIVERGED, e.step
+        summary.step0 = step0_check(_step0_loss(record), cache.vocab_size)
         summary.train = TrainResult(steps=trainer.state.step, total_steps=trainer.total_steps,
                                     tokens_seen=trainer.state.tokens_seen,
                                     bytes_seen=trainer.state.bytes_seen, budget=cfg.train.budget)
@@ -325,12 +405,19 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
         per_target = target_nll(trainer.raw_model, split.ids, eval_windows(len(split.ids), block),
                                 device, cfg.train.batch_size, trainer.autocast, dist)
         ev = result_from_targets(per_target, split.nbytes, split.charges)
-        sliding = sliding_evaluate(trainer.raw_model, split.ids, split.nbytes, block, stride,
-                                   device, cfg.train.batch_size, trainer.autocast, dist,
-                                   split.charges)
+        sliding = (sliding_evaluate(trainer.raw_model, split.ids, split.nbytes, block, stride,
+                                    device, cfg.train.batch_size, trainer.autocast, dist,
+                                    split.charges)
+                   if cfg.train.eval_sliding else None)
         setattr(summary, name, _split_result(cfg, split, ev, per_target, sliding, stride,
-                                              cache.eod_id, cache.doc_ids.get(name)))
+                                              cache.eod_id, cache.doc_ids.get(name), eligible))
     summary.status = COMPLETED
+    summary.step0 = step0_check(_step0_loss(record), cache.vocab_size)
+    final = trainer.raw_model.wte.weight.detach().float().cpu().numpy()
+    summary.diagnostics = _diagnostics(cfg, tokenizer, init, final, cache)
+    if dist.is_main:
+        atomic_torch_save(record.dir / FINAL_WEIGHTS_FILE,
+                          {k: v.detach().cpu() for k, v in trainer.raw_model.state_dict().items()})
     summary.train = TrainResult(
         steps=state.step,
         total_steps=trainer.total_steps,
@@ -355,6 +442,26 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
                  summary.test.bpb if summary.test else float("nan"), record.summary_path)
     tracker.finish()
     return summary.to_dict()
+
+
+def _step0_loss(record: RunRecord) -> float | None:
+    """The val loss logged at step 0, before any update (from metrics.jsonl, so a resumed
+    run reports the value its first invocation measured)."""
+    for row in record.metrics():
+        if row.get("step") == 0 and row.get("val_loss") is not None:
+            return float(row["val_loss"])
+    return None
+
+
+def _diagnostics(cfg: DictConfig, tokenizer: Any, init: InitResult, final: np.ndarray,
+                 cache: TokenCache) -> dict[str, Any] | None:
+    """Similarity, analogy, drift and neighbours of the input embedding at init and at the end."""
+    from embinit.run.diagnostics import embedding_diagnostics
+
+    return embedding_diagnostics(
+        np.asarray(init.matrix, np.float32), final, tokenizer, cfg.vocab.name,
+        cfg.vocab.oov if cfg.vocab.name == "word" else None, init.from_vectors,
+        cache.train_token_counts())
 
 
 def _summary_base(cfg: DictConfig, arm: str, corpus: Corpus, cache: TokenCache,
