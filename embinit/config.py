@@ -93,6 +93,7 @@ class InitConfig:
     epochs: int = 5
     min_count: int = 1  # Word2Vec's own min_count on the train tokens
     workers: int = 1  # 1 keeps Word2Vec bit-reproducible
+    corpus_file: bool = False  # gensim's corpus_file mode: faster at scale, not bit-reproducible
     seed: int = "${seed}"  # type: ignore[assignment]
     lowercase_fallback: bool = True  # look up the lowercased token when the exact one is missing
     projection: str = "orthogonal"  # vector dim != d_model: none (error) | orthogonal | pad

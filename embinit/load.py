@@ -90,9 +90,8 @@ def load_run(run_dir: str | os.PathLike[str], device: str = "cpu") -> LoadedRun:
     Raises DataError naming the missing file when the run is unfinished or was written before
     run directories carried their model and tokenizer.
     """
-    from tokenizers import Tokenizer
-
     from embinit.config import ModelConfig
+    from embinit.run.data.tokenizer import load_tokenizer
     from embinit.run.model import GPT
 
     run = Path(run_dir)
@@ -125,7 +124,8 @@ def load_run(run_dir: str | os.PathLike[str], device: str = "cpu") -> LoadedRun:
         ) from exc
     model.to(device).eval()
     try:
-        tokenizer = Tokenizer.from_file(str(run / TOKENIZER_FILE))
+        # load_tokenizer restores what tokenizer.json cannot store (the Treebank splitter).
+        tokenizer = load_tokenizer(run / TOKENIZER_FILE)
     except Exception as exc:  # tokenizers raises a bare Exception on a bad file
         raise DataError(f"cannot read {run / TOKENIZER_FILE} ({exc}); re-run the run") from exc
     if tokenizer.get_vocab_size() > vocab_size:

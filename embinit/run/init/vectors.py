@@ -116,7 +116,7 @@ class EpochLogger(CallbackAny2Vec):  # type: ignore[misc]
 
 
 def uses_corpus_file(cfg: InitConfig) -> bool:
-    """init.corpus_file (absent from older configs: off)."""
+    """init.corpus_file (absent from configs older than the key: off)."""
     return bool(getattr(cfg, "corpus_file", False))
 
 
