@@ -11,6 +11,9 @@ this module imports neither torch nor Hydra.
     <experiments>/<study>/<arm>/seed<k>/metrics.jsonl   one row per log/eval step
     <experiments>/<study>/<arm>/seed<k>/checkpoint.pt   latest complete checkpoint (atomic)
     <experiments>/<study>/<arm>/seed<k>/summary.json    written once, last: status completed|diverged
+    <experiments>/<study>/<arm>/seed<k>/tokenizer.json, init_embedding.npy, model.pt
+                                                   the run on its own: tokenizer, initial matrix,
+                                                   trained weights (embinit.load_run)
 
 A summary is the last file written, so a directory without one is unfinished and never
 mistaken for a result. Summary keys only ever get added: records written by older versions
