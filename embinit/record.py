@@ -205,9 +205,10 @@ class SplitResult:
     doc_charge_nats: list[float] | None = None
     doc_bytes: list[int] | None = None
     # Targets split by the class of the predicted token's row: "vector_rows" (rows that can
-    # take a vector: the vocabulary's words or BPE tokens) and "fallback_rows" (the byte rows
-    # that spell a word outside the vocabulary, and specials), each {"tokens", "bytes",
-    # "nats"}. The classes depend only on the tokenizer, so arms sharing one are paired.
+    # take a vector: the vocabulary's words or BPE tokens, covered or not), "fallback_rows"
+    # (the byte rows that spell a word outside the vocabulary) and "special_rows" (end of
+    # document), each {"tokens", "bytes", "nats", "charge_nats"}. The classes depend only on
+    # the tokenizer, so arms sharing one are paired.
     by_row_class: dict[str, dict[str, float]] | None = None
 
 

@@ -7,7 +7,6 @@ lives in its own module; this file wires them and assembles the typed summary.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from dataclasses import asdict, replace
@@ -87,8 +86,8 @@ def prepare_data(cfg: DictConfig) -> tuple[Corpus, Any, TokenCache]:
     cache = build_or_load_token_cache(corpus, cfg.data, cfg.vocab, tokenizer, tok_path, cache_root)
     if cfg.data.train_fraction < 1.0:
         full_docs = cache.splits["train"].stats.n_docs
-        cache = dataclasses.replace(cache, splits=with_train_fraction(
-            cache.splits, cache.eod_id, float(cfg.data.train_fraction)))
+        cache = with_train_fraction(cache, float(cfg.data.train_fraction),
+                                    int(cfg.data.split_seed))
         log.info("data.train_fraction=%g: training on the first %d of %d train documents",
                  cfg.data.train_fraction, cache.splits["train"].stats.n_docs, full_docs)
     return corpus, tokenizer, cache
@@ -207,19 +206,24 @@ def step0_check(step0_loss: float | None, vocab_size: int,
 
 
 def row_classes(per_target: np.ndarray, ids: np.ndarray, nbytes: np.ndarray,
-                charges: np.ndarray | None, eligible: np.ndarray) -> dict[str, dict[str, float]]:
-    """Targets split by their row's class: `vector_rows` (rows that can take a vector) and
-    `fallback_rows` (byte rows spelling a word outside the vocabulary, and specials).
+                charges: np.ndarray | None, eligible: np.ndarray,
+                specials: tuple[int, ...]) -> dict[str, dict[str, float]]:
+    """Targets split by their row's class: `vector_rows` (rows that can take a vector: the
+    vocabulary's words or BPE tokens, whether or not this arm's vectors cover them),
+    `fallback_rows` (the byte rows that spell a word outside the vocabulary) and
+    `special_rows` (end of document, an unused <unk>: no bytes, nothing to do with OOV).
 
     Target t is ids[t + 1]; `nats` is the model's, `charge_nats` the lossless charges.
     """
     targets = np.asarray(ids[1:], dtype=np.int64)
     in_vec = np.asarray(eligible, dtype=bool)[targets]
+    special = np.isin(targets, np.asarray(specials, dtype=np.int64)) & ~in_vec
     b = np.asarray(nbytes[1:], dtype=np.int64)
     c = (np.asarray(charges[1:], dtype=np.float64) if charges is not None
          else np.zeros(len(targets)))
     out = {}
-    for name, mask in (("vector_rows", in_vec), ("fallback_rows", ~in_vec)):
+    for name, mask in (("vector_rows", in_vec), ("fallback_rows", ~in_vec & ~special),
+                       ("special_rows", special)):
         out[name] = {"tokens": int(mask.sum()), "bytes": int(b[mask].sum()),
                      "nats": float(np.asarray(per_target, dtype=np.float64)[mask].sum()),
                      "charge_nats": float(c[mask].sum())}
@@ -232,7 +236,8 @@ def _bpb(nats: float, n_bytes: int) -> float:
 
 def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target: np.ndarray,
                   sliding: EvalResult | None, stride: int, eod_id: int,
-                  doc_ids: list[str] | None, eligible: np.ndarray) -> SplitResult:
+                  doc_ids: list[str] | None, eligible: np.ndarray,
+                  specials: tuple[int, ...]) -> SplitResult:
     stats = split.stats
     spellers = {"unigram": stats.unk_spelling_nats, "ngram": stats.unk_spelling_nats_ngram}
     doc_nats = per_document(per_target, split.ids, eod_id)
@@ -260,7 +265,8 @@ def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target
         doc_nats=[float(x) for x in doc_nats],
         doc_charge_nats=[float(x) for x in charges],
         doc_bytes=[int(x) for x in doc_bytes],
-        by_row_class=row_classes(per_target, split.ids, split.nbytes, split.charges, eligible),
+        by_row_class=row_classes(per_target, split.ids, split.nbytes, split.charges, eligible,
+                                 specials),
     )
 
 
@@ -410,7 +416,8 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
                                     split.charges)
                    if cfg.train.eval_sliding else None)
         setattr(summary, name, _split_result(cfg, split, ev, per_target, sliding, stride,
-                                              cache.eod_id, cache.doc_ids.get(name), eligible))
+                                              cache.eod_id, cache.doc_ids.get(name), eligible,
+                                              (cache.eod_id, cache.unk_id)))
     summary.status = COMPLETED
     summary.step0 = step0_check(_step0_loss(record), cache.vocab_size)
     final = trainer.raw_model.wte.weight.detach().float().cpu().numpy()

@@ -1,9 +1,13 @@
-"""A data-size regime: train on the first fraction of the train split's documents.
+"""A data-size regime: train on a fraction of the train split's documents.
 
 The tokenizer, the vocabulary and the val/test streams stay those of the full split, so
 arms at different data sizes differ only in how much text they train on (and Word2Vec,
-trained on the same train stream, reads the same subset). Prefixes are nested: the 10%
-stream is the start of the 30% one.
+trained on the same train stream, reads the same subset: the subset changes the token
+cache's key, which keys the vectors). Documents are taken in a fixed seeded random order
+(salted by data.split_seed, not the run's seed) until the fraction of the bytes is reached,
+so subsets are nested (the 10% documents are among the 30% ones) and do not follow the
+corpus's own order (an ordered corpus would otherwise give the small subsets another topic
+mix than the hash-split val/test). The kept documents stay in stream order.
 """
 
 from __future__ import annotations
@@ -13,49 +17,61 @@ import dataclasses
 import numpy as np
 
 from embinit.errors import ConfigError
-from embinit.run.data.cache import TokenSplit
+from embinit.run.data.cache import TokenCache, TokenSplit
+from embinit.storage import stable_hash
 
 
-def prefix_end(ids: np.ndarray, nbytes: np.ndarray, eod_id: int, fraction: float) -> int:
-    """Stream length of the shortest whole-document prefix holding >= fraction of the bytes.
+def document_bounds(ids: np.ndarray, eod_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the documents of a stream doc, EOD, doc, EOD, ...; an end includes
+    the document's EOD (a last document without one ends at len(ids))."""
+    ends = np.flatnonzero(np.asarray(ids) == eod_id) + 1
+    if len(ends) == 0 or ends[-1] != len(ids):
+        ends = np.append(ends, len(ids))
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    return starts, ends.astype(np.int64)
 
-    Documents end with an EOD token (the stream is doc, EOD, doc, EOD, ...); the returned
-    end includes that EOD. fraction=1 returns len(ids).
-    """
+
+def select_documents(doc_bytes: np.ndarray, fraction: float, salt: int) -> np.ndarray:
+    """Sorted indices of the documents kept: a seeded random order, cut as soon as the kept
+    documents hold >= fraction of the bytes. Nested in `fraction` for a fixed salt."""
     if not 0.0 < fraction <= 1.0:
         raise ConfigError(f"data.train_fraction={fraction} must be in (0, 1]")
-    if fraction >= 1.0:
-        return len(ids)
-    ends = np.flatnonzero(np.asarray(ids) == eod_id) + 1  # exclusive ends of documents
-    if len(ends) == 0 or ends[-1] != len(ids):
-        ends = np.append(ends, len(ids))  # a last document without its EOD
-    cum = np.cumsum(np.asarray(nbytes, dtype=np.int64))
-    total = int(cum[-1]) if len(cum) else 0
-    bytes_at_end = cum[ends - 1]
-    k = int(np.searchsorted(bytes_at_end, fraction * total, side="left"))
-    return int(ends[min(k, len(ends) - 1)])
+    n = len(doc_bytes)
+    if fraction >= 1.0 or n == 0:
+        return np.arange(n)
+    order = np.random.default_rng(salt).permutation(n)
+    cum = np.cumsum(np.asarray(doc_bytes, dtype=np.int64)[order])
+    k = int(np.searchsorted(cum, fraction * cum[-1], side="left")) + 1
+    return np.sort(order[:min(k, n)])
 
 
-def train_prefix(split: TokenSplit, eod_id: int, fraction: float) -> TokenSplit:
-    """The first `fraction` of a split (whole documents), with its counts recomputed.
+def train_subset(split: TokenSplit, eod_id: int, fraction: float, salt: int) -> TokenSplit:
+    """The documents `select_documents` keeps, in stream order, with the counts recomputed.
 
-    Counts that need the text (types, OOV words, spelling costs) are scaled by the share
-    of text tokens kept: they only describe the training stream, never enter a metric.
+    Counts that need the text (OOV words, spelling costs) are scaled by the share of text
+    tokens kept: they only describe the training stream, never enter a metric.
     """
-    end = prefix_end(split.ids, split.nbytes, eod_id, fraction)
-    if end == len(split.ids):
+    starts, ends = document_bounds(split.ids, eod_id)
+    nb = np.asarray(split.nbytes, dtype=np.int64)
+    cum = np.concatenate([[0], np.cumsum(nb)])
+    keep = select_documents(cum[ends] - cum[starts], fraction, salt)
+    if len(keep) == len(starts):
         return split
-    ids, nbytes = split.ids[:end], split.nbytes[:end]
-    n_eod = int(np.count_nonzero(np.asarray(ids) == eod_id))
+
+    def cut(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([a[s:e] for s, e in zip(starts[keep], ends[keep], strict=True)])
+
+    ids, nbytes = cut(split.ids), cut(split.nbytes)
+    n_eod = int(np.count_nonzero(ids == eod_id))
     s = split.stats
-    n_text = end - n_eod
+    n_text = len(ids) - n_eod
     share = n_text / s.n_text_tokens if s.n_text_tokens else 0.0
     stats = dataclasses.replace(
         s,
-        n_docs=n_eod,
-        n_bytes=int(np.asarray(nbytes, dtype=np.int64).sum()),
-        n_tokens=end,
-        n_targets=max(end - 1, 0),
+        n_docs=len(keep),
+        n_bytes=int(nbytes.astype(np.int64).sum()),
+        n_tokens=len(ids),
+        n_targets=max(len(ids) - 1, 0),
         n_text_tokens=n_text,
         n_unk=round(s.n_unk * share),
         unk_bytes=round(s.unk_bytes * share),
@@ -67,13 +83,16 @@ def train_prefix(split: TokenSplit, eod_id: int, fraction: float) -> TokenSplit:
         n_spelled_words=round(s.n_spelled_words * share),
         spelled_bytes=round(s.spelled_bytes * share),
     )
-    charges = split.charges[:end] if split.charges is not None else None
+    charges = cut(split.charges) if split.charges is not None else None
     return TokenSplit(ids=ids, nbytes=nbytes, stats=stats, charges=charges)
 
 
-def with_train_fraction(splits: dict[str, TokenSplit], eod_id: int,
-                        fraction: float) -> dict[str, TokenSplit]:
-    """The splits with train cut to its first `fraction` (val and test untouched)."""
+def with_train_fraction(cache: TokenCache, fraction: float, salt: int) -> TokenCache:
+    """The cache with train cut to `fraction` of its documents (val and test untouched) and
+    a key of its own, so what is trained on the stream (Word2Vec) is cached per subset."""
     if fraction >= 1.0:
-        return splits
-    return {**splits, "train": train_prefix(splits["train"], eod_id, fraction)}
+        return cache
+    train = train_subset(cache.splits["train"], cache.eod_id, fraction, salt)
+    key = stable_hash({"tokens": cache.key, "train_fraction": float(fraction),
+                       "salt": int(salt), "train_tokens": int(len(train.ids))})
+    return dataclasses.replace(cache, key=key, splits={**cache.splits, "train": train})
