@@ -47,8 +47,9 @@ def diagnostics_table(runs: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
 
 def step0_table(runs: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
     """Per arm with a step-0 record: mean loss, ln V, excess, tolerance, and whether any
-    seed was flagged (``n_flagged`` of ``n_seeds``)."""
-    done = completed(runs)
+    seed was flagged (``n_flagged`` of ``n_seeds``). Diverged runs count too: a start far
+    above ln V is what this check looks for, and such runs are the likeliest to diverge."""
+    done = runs[runs["status"].isin(["completed", "diverged"])] if "status" in runs else runs
     rows = []
     for arm in order:
         sub = done[done["arm"] == arm]
@@ -97,14 +98,28 @@ def neighbours(
 
 
 def corpora(configs: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    """The ``data.name`` of every run's config (the corpus the study ran on)."""
-    return {str((c.get("data") or {}).get("name")) for c in configs.values()
-            if (c.get("data") or {}).get("name")}
+    """The ``data.name`` of every run's config (the corpus the study ran on); a Hugging
+    Face corpus is named ``hf:<dataset>`` (e.g. ``hf:wikitext``)."""
+    out = set()
+    for c in configs.values():
+        data = c.get("data") or {}
+        name = data.get("name")
+        if name == "hf" and data.get("hf_dataset"):
+            name = f"hf:{data['hf_dataset']}"
+        if name:
+            out.add(str(name))
+    return out
+
+
+def _wikipedia(corpus: str) -> bool:
+    # The embedded excerpt and WikiText (Wikipedia articles) are both in GloVe 6B's sources.
+    return corpus == GLOVE_CORPUS or "wiki" in corpus.lower()
 
 
 def glove_seen(arm: str, configs: Mapping[str, Mapping[str, Any]]) -> bool:
-    """A GloVe number that needs ``GLOVE_NOTE``: a GloVe arm on the embedded Wikipedia."""
-    return "glove" in arm and GLOVE_CORPUS in corpora(configs)
+    """A GloVe number that needs ``GLOVE_NOTE``: a GloVe arm on a Wikipedia corpus (the
+    embedded excerpt, WikiText)."""
+    return "glove" in arm and any(_wikipedia(c) for c in corpora(configs))
 
 
 __all__ = [

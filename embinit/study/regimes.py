@@ -118,6 +118,15 @@ DATASIZE_COLUMNS = ["arm", "base", "fraction", "train_bytes", "bpb", "bpb_lo", "
                     "n_seeds"]
 
 
+def _data_bytes(runs: pd.DataFrame) -> pd.Series:
+    """The size of each run's training data (its train split, after data.train_fraction):
+    the data-size axis. Bytes *seen* would equal it only at one epoch; a bytes budget gives
+    every fraction the same bytes seen (then the axis measures repetition). Records without
+    the split size fall back to bytes seen."""
+    size = numeric_col(runs, "data_train_bytes").dropna()
+    return size if len(size) else numeric_col(runs, "train_bytes_seen").dropna()
+
+
 def datasize_table(runs: pd.DataFrame, comp: pd.DataFrame) -> pd.DataFrame:
     """Per arm: its base arm, train fraction, mean training bytes seen and its held-out
     figure (from a ``heldout_comparisons`` table); empty unless some base arm was run at
@@ -128,7 +137,7 @@ def datasize_table(runs: pd.DataFrame, comp: pd.DataFrame) -> pd.DataFrame:
     for arm in sorted(set(done["arm"])):
         base, frac = split_fraction(arm)
         sub = done[done["arm"] == arm]
-        nbytes = numeric_col(sub, "train_bytes_seen").dropna()
+        nbytes = _data_bytes(sub)
         r = own.loc[arm] if arm in own.index else None
         rows.append({"arm": arm, "base": base, "fraction": frac,
                      "train_bytes": float(nbytes.mean()) if len(nbytes) else math.nan,
@@ -172,7 +181,7 @@ def gain_by_fraction(
             d, hi, df = r.get("diff", math.nan), r.get("diff_hi", math.nan), r.get("df", math.nan)
             se = (hi - d) / t_critical(confidence, df) if np.isfinite(hi) and np.isfinite(df) \
                 else math.nan
-            nbytes = numeric_col(done[done["arm"] == b], "train_bytes_seen").dropna()
+            nbytes = _data_bytes(done[done["arm"] == b])
             rows.append({"tokenizer": tok, "fraction": f, "arm": a, "versus": b,
                          "train_bytes": float(nbytes.mean()) if len(nbytes) else math.nan,
                          "gain": d, "lo": r.get("diff_lo", math.nan), "hi": hi, "se": se,

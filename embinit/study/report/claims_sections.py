@@ -46,7 +46,7 @@ def _test_text(t: ClaimTest) -> str:
     est = fmt_ci(t.estimate, t.lo, t.hi, signed=True)
     p = ""
     if t.in_family and is_finite(t.p):
-        p = f", Holm {fmt_p(t.p_holm, labelled=True)}"
+        p = f", shifted-null Holm {fmt_p(t.p_holm, labelled=True)}"
     elif is_finite(t.p):
         p = f", {fmt_p(t.p, labelled=True)}"
     how = f"; {_METHODS.get(t.method, t.method)}" if t.method else ""

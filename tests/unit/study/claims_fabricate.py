@@ -46,6 +46,7 @@ def write_arm(
                               bpb=total, bpb_lossless=total, bpb_oov_adjusted=total,
                               bpb_sliding=total)
         rec["train"]["bytes_seen"] = train_bytes
+        rec.setdefault("data", {})["train_bytes"] = train_bytes  # one epoch: data size = seen
         if extra is not None:
             rec.update(extra(seed))
         run = study / arm / f"seed{seed}"

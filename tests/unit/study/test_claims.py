@@ -69,8 +69,15 @@ def test_claim1_combines_tokenizers_and_attributes_meaning_only_below_both_contr
     assert [round(t.estimate, 6) for t in controls] == [-0.05, -0.04]
     assert row.notes[0] == ("word+word2vec: below both controls, so its gain is attributed "
                             "to meaning.")
-    # Holm over the two verdict-bearing differences: the constant one has p = 0.
-    assert fam[0].p_holm < 1e-100 and fam[1].p_holm == pytest.approx(max(fam[1].p, 2 * fam[0].p))
+    # Holm over both shifted one-sided nulls of the two verdict-bearing differences (4 p's):
+    # word rejects "Δ ≥ −m", bpe rejects "Δ ≤ −m"; adjusted p's are never below the raw ones.
+    assert fam[0].p_side_holm["contradicts"] < 1e-6
+    assert fam[1].p_side_holm["supports"] < 0.05
+    for t in fam:
+        assert set(t.p_side_holm) == {"contradicts", "supports"}
+        assert all(t.p_side_holm[k] >= t.p_side[k] for k in t.p_side)
+    raw = sorted(p for t in fam for p in t.p_side.values())
+    assert min(t.p_holm for t in fam) == pytest.approx(min(1.0, 4 * raw[0]))
 
 
 def test_a_gain_matched_by_a_control_is_not_meaning(tmp_path: Path) -> None:
