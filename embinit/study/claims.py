@@ -219,15 +219,18 @@ def _meaning_note(runs: pd.DataFrame, docs: pd.DataFrame, arm: str, source: str,
     controls = [f"{tok}+shuffled-{source}", f"{tok}+matched_random-{source}"]
     present = _done_arms(runs)
     missing = [c for c in controls if c not in present]
-    if missing:
-        return (f"{arm}: its gain is not attributed to meaning: the controls "
-                f"{', '.join(missing)} were not run.")
     below = []
     for c in controls:
+        if c in missing:
+            continue  # the controls that ran are still shown
         t = _test(runs, docs, arm, c, gaps, family=False)
         t.label += " (control)"
         tests.append(t)
         below.append(_finite(t.hi) and t.hi < 0)
+    if missing:
+        return (f"{arm}: its gain is not attributed to meaning: the control"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"{'were' if len(missing) > 1 else 'was'} not run.")
     main = next((t for t in tests if t.in_family and t.label.startswith(f"{arm} − ")), None)
     gain = main is not None and _finite(main.hi) and main.hi < 0
     if not gain:

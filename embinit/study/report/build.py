@@ -29,7 +29,13 @@ import pandas as pd
 
 from embinit.errors import EmbinitError
 from embinit.storage import atomic_write_bytes
-from embinit.study.claims import has_claim_arms, scorecard, scorecard_frame
+from embinit.study.claims import (
+    at_main_regime,
+    has_claim_arms,
+    main_fraction,
+    scorecard,
+    scorecard_frame,
+)
 from embinit.study.compare import (
     PAIR_SEP,
     SCOPES,
@@ -280,6 +286,7 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
     trends = {tok: gain_trend(g) for tok, g in gains.groupby("tokenizer")} if len(size) else {}
     if len(size):
         figs["datasize.png"] = plot_datasize(size, gains, colors)
+    main = main_fraction(runs)
     blocks += [
         *design_blocks(design_table(runs, facts, arms), body_init_check(runs)),
         *headline_blocks(comps["held-out"], ref, facts, margin, names, CONFIDENCE),
@@ -287,11 +294,14 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
                       CONFIDENCE),
         *sliding_blocks(sliding_table(runs, arms), facts),
         *speller_blocks(speller_table(runs, arms, names), comps["held-out"], ref, names),
-        *factorial_blocks(factorial_effects(runs, study.docs, gaps=study.doc_gaps)),
+        # The 2x2 at the study's main data regime (claims: every arm at +data0.4).
+        *factorial_blocks(factorial_effects(
+            at_main_regime(runs, main), at_main_regime(study.docs, main),
+            gaps=at_main_regime(study.doc_gaps, main))),
         *diagnostics_blocks(diagnostics_table(runs, arms), step0_table(runs, arms),
-                            # neighbours of the full-data arms only: one table per init
+                            # neighbours of the main-regime arms only: one table per init
                             neighbours(runs, study.summaries,
-                                       [a for a in arms if split_fraction(a)[1] == 1.0])),
+                                       [a for a in arms if split_fraction(a)[1] == main])),
         *datasize_blocks(size, gains, trends, figs.get("datasize.png")),
         Heading(2, "Per-metric verdicts (seeds only)"),
         Para(
