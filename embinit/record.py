@@ -92,7 +92,8 @@ def arm_label_of(config: dict[str, Any]) -> str:
     `<vocab>+<init>` (see `arm_label`) for the seed's arms, with a suffix for each setting
     that departs from the default: a vocabulary size (`bpe50k`), the Treebank pre-tokenizer
     (`word-treebank`), the source of a control (`shuffled-glove`), the vector dimension
-    (`word2vec-d50`), a scale policy or OOV-row rule (`glove-raw`, `word2vec-oovmean`), a
+    (`word2vec-d50`), a projection, case or fallback-row setting (`glove-pad`, `glove-cased`,
+    `word2vec-fb0.05`), a scale policy or OOV-row rule (`glove-raw`, `word2vec-oovmean`), a
     frozen embedding (`word2vec-frozen`, `word2vec-freeze100`), and, as extra `+` parts,
     an untied output layer (`+untied`) and a fraction of the train split (`+data0.3`).
     """
@@ -114,6 +115,13 @@ def arm_label_of(config: dict[str, Any]) -> str:
         if init["dim"] != d_model:
             i += f"-d{int(init['dim'])}"
     if iname != "scratch":
+        # Vector settings that change the matrix: projection, case fallback, fallback rows.
+        if init.get("projection") not in (None, "orthogonal"):
+            i += f"-{init['projection']}"
+        if init.get("lowercase_fallback") is False:
+            i += "-cased"
+        if init.get("fallback_std") is not None:
+            i += f"-fb{float(init['fallback_std']):g}"
         scale = init.get("scale")
         if scale not in (None, "std"):
             i += f"-{str(scale).replace('_', '')}"

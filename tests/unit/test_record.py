@@ -122,3 +122,36 @@ def test_study_keys_do_not_block_resume() -> None:
     a = {**BASE, "study": {"name": "x", "description": "old"}}
     b = {**BASE, "study": {"name": "x", "description": "new"}}
     assert identity(a) == identity(b)
+
+
+def test_every_recorded_departure_from_a_default_names_its_own_directory() -> None:
+    from embinit.record import arm_label_of
+
+    base = {"vocab": {"name": "word", "size": 16384, "oov": "bytes", "pretokenizer": "whitespace"},
+            "init": {"name": "word2vec", "dim": None, "scale": "std", "oov_rows": "random",
+                     "projection": "orthogonal", "lowercase_fallback": True,
+                     "fallback_std": None, "freeze": False, "freeze_steps": 0},
+            "model": {"d_model": 128, "tie_embeddings": True}, "data": {"train_fraction": 1.0}}
+    assert arm_label_of(base) == "word+word2vec"
+
+    def label(section: str, **kw: object) -> str:
+        cfg = {k: dict(v) for k, v in base.items()}
+        cfg[section].update(kw)
+        return arm_label_of(cfg)
+
+    assert label("vocab", size=50000) == "word50k+word2vec"
+    assert label("vocab", oov="unk") == "word_unk+word2vec"
+    assert label("vocab", pretokenizer="treebank") == "word-treebank+word2vec"
+    assert label("init", name="shuffled", source="glove") == "word+shuffled-glove"
+    assert label("init", dim=50) == "word+word2vec-d50"
+    assert label("init", scale="norm_matched") == "word+word2vec-normmatched"
+    assert label("init", oov_rows="mean_cov") == "word+word2vec-oovmeancov"
+    assert label("init", projection="pad") == "word+word2vec-pad"
+    assert label("init", lowercase_fallback=False) == "word+word2vec-cased"
+    assert label("init", fallback_std=0.05) == "word+word2vec-fb0.05"
+    assert label("init", freeze=True) == "word+word2vec-frozen"
+    assert label("init", freeze_steps=100) == "word+word2vec-freeze100"
+    assert label("model", tie_embeddings=False) == "word+word2vec+untied"
+    assert label("data", train_fraction=0.3) == "word+word2vec+data0.3"
+    # scratch ignores the vector settings, which do not change its matrix
+    assert label("init", name="scratch", projection="pad") == "word+scratch"
