@@ -45,8 +45,8 @@ class DataConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     split_seed: int = 0  # salt of the hash that assigns documents to splits
-    # Train on the first fraction of the train split's documents (nested: 0.1 is a prefix of
-    # 0.3), with the tokenizer, val and test unchanged: the data-size regime of a study.
+    # Train on a fraction of the train split's documents (seeded random, nested: the 0.1 set
+    # is inside the 0.3 one), with the tokenizer, val and test unchanged: a data-size regime.
     train_fraction: float = 1.0
 
 

@@ -522,7 +522,7 @@ def scorecard(study: Study, margin: float | None = None) -> list[ClaimRow]:
     ]
     if main < 1.0:
         for r in (rows[0], rows[2], rows[3], rows[4]):
-            r.notes.append(f"Every arm here trains on the first {main:.0%} of the train split "
+            r.notes.append(f"Every arm here trains on {main:.0%} of the train split's documents "
                            f"(labels `+data{main:g}`).")
     # The family: both one-sided shifted nulls of every verdict-bearing difference (claims 1,
     # 4, 5), so a verdict either way is Holm-controlled; the p for Δ = 0 stays descriptive.

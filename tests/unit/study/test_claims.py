@@ -293,6 +293,6 @@ def test_a_study_run_on_part_of_the_split_is_read_at_its_own_regime(tmp_path: Pa
     t = rows[1].tests[0]
     assert t.label == "word+word2vec − word+scratch"
     assert t.estimate == pytest.approx(-0.05, abs=1e-9)
-    assert any("first 50% of the train split" in n for n in rows[1].notes)
+    assert any("50% of the train split" in n for n in rows[1].notes)
     six = rows[6]
     assert [round(x.estimate, 6) for x in six.tests[:2]] == [-0.08, -0.05]
