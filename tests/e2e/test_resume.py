@@ -130,7 +130,7 @@ def test_rerun_sweep_trains_only_unfinished_runs(tmp_path: Path) -> None:
     study = tmp_path / "experiments" / "sweep"
     first = run_cli("-m", *common, "seed=0", cwd=tmp_path)  # a sweep stopped after seed 0
     assert first.returncode == 0, first.stderr[-3000:]
-    seed0 = study / "bpe+scratch" / "seed0"
+    seed0 = study / "bpe300+scratch" / "seed0"
     before = (seed0 / "summary.json").read_bytes(), (seed0 / "metrics.jsonl").read_bytes()
 
     second = run_cli("-m", *common, "seed=0,1", cwd=tmp_path)  # the whole sweep again
@@ -140,5 +140,5 @@ def test_rerun_sweep_trains_only_unfinished_runs(tmp_path: Path) -> None:
     assert ((seed0 / "summary.json").read_bytes(), (seed0 / "metrics.jsonl").read_bytes()) == before
     found = summaries(study)
     assert sorted(p.relative_to(study).as_posix() for p in found) == [
-        "bpe+scratch/seed0", "bpe+scratch/seed1"]
+        "bpe300+scratch/seed0", "bpe300+scratch/seed1"]
     assert all(s["status"] == "completed" for s in found.values())

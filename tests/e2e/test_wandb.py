@@ -15,7 +15,7 @@ def test_offline_wandb_run_files_carry_the_stable_id(tmp_path) -> None:  # noqa:
               "logger=wandb", "logger.mode=offline"]
     proc = run_cli(*common, cwd=tmp_path, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    run_dir = tmp_path / "experiments" / "default" / "bpe+scratch" / "seed0"
+    run_dir = tmp_path / "experiments" / "default" / "bpe300+scratch" / "seed0"
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert runs and all(r.name.endswith(run_id(run_dir)) for r in runs)
