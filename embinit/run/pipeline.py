@@ -153,7 +153,9 @@ def context_tokens(cfg: DictConfig, train_tokens_per_byte: float) -> int:
     train.context=tokens: model.block_size for every arm. train.context=bytes: the window
     spans train.context_bytes of text on average, so arms with different tokenizers see the
     same amount of text per prediction; model.block_size stays the size of every arm's
-    position table, so the body (positions included) is identical across arms.
+    position table, so the body (positions included) is identical across arms. The tokens
+    per byte are the training stream's (after data.train_fraction), so the window spans
+    context_bytes of the text the arm trains on; subsets of one split differ by a token or two.
     """
     if cfg.train.context == "tokens":
         return int(cfg.model.block_size)
