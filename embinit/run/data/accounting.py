@@ -207,23 +207,49 @@ def word_counts(texts: Iterable[str], lowercase: bool = False,
                 pretokenizer: str = "whitespace") -> Counter[str]:
     """Counts of the words the closed `word` tokenizer would see (the same pre-tokenizer:
     HF Whitespace, or Treebank words)."""
-    return count_words_into(Counter(), texts, lowercase, pretokenizer)
+    tally = WordTally(lowercase, pretokenizer)
+    tally.update(texts)
+    return tally.counts()
 
 
-def count_words_into(counts: Counter[str], texts: Iterable[str], lowercase: bool = False,
-                     pretokenizer: str = "whitespace") -> Counter[str]:
-    """`word_counts` added into ``counts`` in place (Counter.update of a list runs in C;
-    merging one Counter into another is a Python loop over its keys)."""
-    from embinit.run.data.pretokenize import treebank_spans  # nltk only when asked for
+# str.split() splits at White_Space and also at \x1c-\x1f (str.isspace), which HF's \s does
+# not: a text holding one of those takes the regex path.
+_ISSPACE_NOT_WHITE_SPACE = re.compile("[\x1c-\x1f]")
 
-    for text in texts:
-        if lowercase:
-            text = text.lower()
-        if pretokenizer == "whitespace":
-            counts.update((_ASCII_WORDS if text.isascii() else _WHITESPACE_WORDS).findall(text))
-        else:
-            counts.update(text[a:b] for a, b in treebank_spans(text))
-    return counts
+
+class WordTally:
+    """`word_counts` over many texts, fast for whitespace words: whitespace-separated chunks
+    are counted in C (``Counter.update(text.split())``) and each distinct chunk is split into
+    its words once, in `counts`, instead of one regex match object per running word."""
+
+    def __init__(self, lowercase: bool = False, pretokenizer: str = "whitespace") -> None:
+        self.lowercase, self.pretokenizer = lowercase, pretokenizer
+        self._chunks: Counter[str] = Counter()
+        self._words: Counter[str] = Counter()
+
+    def update(self, texts: Iterable[str]) -> None:
+        from embinit.run.data.pretokenize import treebank_spans  # nltk only when asked for
+
+        for text in texts:
+            if self.lowercase:
+                text = text.lower()
+            if self.pretokenizer != "whitespace":
+                self._words.update(text[a:b] for a, b in treebank_spans(text))
+            elif _ISSPACE_NOT_WHITE_SPACE.search(text) is None:
+                self._chunks.update(text.split())
+            else:
+                self._words.update(
+                    (_ASCII_WORDS if text.isascii() else _WHITESPACE_WORDS).findall(text))
+
+    def counts(self) -> Counter[str]:
+        words = Counter(self._words)
+        for chunk, n in self._chunks.items():
+            if chunk.isascii() and chunk.isalnum():  # one \w+ word: no regex needed
+                words[chunk] += n
+                continue
+            for w in (_ASCII_WORDS if chunk.isascii() else _WHITESPACE_WORDS).findall(chunk):
+                words[w] += n
+        return words
 
 
 def oov_curve(

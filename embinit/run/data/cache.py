@@ -24,9 +24,8 @@ word(oov=bytes)) never touch offsets or token surfaces: bytes per token come fro
 lookup (`byte_level_lengths`), types and spelling counts from counts per id. Exact
 vocabularies write all three splits in one pass over the corpus; the closed vocabulary reads
 it once per split, since val/test charges use models fitted on train. The word-level OOV
-curve is a property of the corpus, not of the arm: its words are counted in a thread beside
-the encoder by the first arm built on a corpus and shared through
-``<cache>/oov_curves/<key>.json``.
+curve is a property of the corpus, not of the arm: its own stage (`embinit.run.data.oov`)
+counts it once per corpus, before the first arm's token cache, and every arm shares it.
 """
 
 from __future__ import annotations
@@ -36,9 +35,8 @@ import functools
 import hashlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Generator, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -49,26 +47,18 @@ from tqdm.auto import tqdm
 
 from embinit.config import DataConfig, VocabConfig
 from embinit.metrics import N_SYMBOLS, LayoutModel, NgramSpeller, SpellingModel, layout_events
-from embinit.run.data import pretokenize
 from embinit.run.data.accounting import (
     SplitAccumulator,
     SplitStats,
     byte_level_lengths,
-    count_words_into,
-    oov_curve,
     spelled_words,
     token_byte_lengths,
 )
 from embinit.run.data.corpus import Corpus, Document
 from embinit.run.data.locking import entry_lock
-from embinit.run.data.split import SPLITS, assign_split, empty_split_error, iter_split
-from embinit.run.data.tokenizer import (
-    is_byte_word_vocab,
-    is_closed_vocab,
-    pretokenizer_name,
-    split_fields,
-    tokenizer_key,
-)
+from embinit.run.data.oov import build_or_load_oov_curve
+from embinit.run.data.split import SPLITS, SplitAssigner, empty_split_error, iter_split
+from embinit.run.data.tokenizer import is_byte_word_vocab, is_closed_vocab, tokenizer_key
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
 
 log = logging.getLogger(__name__)
@@ -79,7 +69,6 @@ log = logging.getLogger(__name__)
 # 7: byte-level vocabularies' bookkeeping from ids (n_types = distinct ids, spelling counts of
 #    the tokens' own bytes); the arrays themselves are unchanged.
 CACHE_FORMAT = 7
-OOV_CURVE_SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 NBYTES_DTYPE = np.dtype(np.uint32)
 EXTRA_DTYPE = np.dtype(np.float32)
 KINDS = ("ids", "nbytes", "extra")
@@ -161,9 +150,8 @@ Consumer = Generator[None, "list[Document] | None", "tuple[SplitAccumulator, dic
 def _encode_split(
     split: str, tokenizer: Tokenizer, *, eod_id: int,
     unk_id: int, dtype: np.dtype, out_dir: Path,
-    spelling_counts: np.ndarray | None, words: Counter[str] | None, track_layout: bool,
-    charges: tuple[SpellingModel, LayoutModel] | None = None, lowercase_words: bool = False,
-    track_spelled: bool = False, pretokenizer: str = "whitespace",
+    spelling_counts: np.ndarray | None, track_layout: bool,
+    charges: tuple[SpellingModel, LayoutModel] | None = None, track_spelled: bool = False,
     token_bytes: np.ndarray | None = None,
 ) -> Consumer:
     """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
@@ -171,9 +159,8 @@ def _encode_split(
     A consumer: prime it with ``next()``, ``send`` it batches of the split's documents, then
     `_finish` it; so one pass over the corpus can feed all three splits (`_feed_one_pass`).
 
-    Also accumulates the spelling counts (train) and the word counts for the OOV curve, so
-    the corpus is read once per split. With ``charges`` (word-level val/test, models fitted
-    on train) it also writes ``{split}.extra.bin``. With ``track_spelled`` (word(oov=bytes))
+    Also accumulates the spelling counts (train), so the corpus is read once per split. With
+    ``charges`` (word-level val/test, models fitted on train) it also writes ``{split}.extra.bin``. With ``track_spelled`` (word(oov=bytes))
     it counts the words spelled out in byte tokens. With ``token_bytes`` (a byte-level
     vocabulary: bytes per token id) the bookkeeping is vectorised per batch and never looks
     at offsets or surfaces (`byte_level_lengths`); train's spelling counts are then added by
@@ -202,23 +189,9 @@ def _encode_split(
         w_ids, w_nb = _ArrayWriter(f_ids, dtype), _ArrayWriter(f_nb, NBYTES_DTYPE)
         w_ids.write(eod)
         w_nb.write(zero)
-        # The OOV curve's word counts run in a thread while encode_batch (Rust, GIL released)
-        # encodes the same batch: their cost hides behind the encoding.
-        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
-        while (batch := (yield)) is not None:
-            texts = [d.text for d in batch]
-            counting = (pool.submit(count_words_into, words, texts, lowercase_words,
-                                    pretokenizer) if words is not None else None)
-            # Encoding runs in parallel in Rust; only the bookkeeping below is Python.
-            encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
-            if token_bytes is not None:
-                batch_bytes = _add_byte_level_batch(
-                    acc, batch, texts, encodings, token_bytes, dtype, track_spelled,
-                    w_ids, w_nb, eod, zero)
-                if counting is not None:
-                    counting.result()  # the thread alone touches `words` until here
-                bar.update(batch_bytes)
-                continue
+        def add_offsets_batch(batch: list[Document], texts: list[str],
+                              encodings: list[Any]) -> int:
+            """The closed vocabulary's bookkeeping: offsets, surfaces, charges."""
             id_parts: list[np.ndarray] = []
             nb_parts: list[np.ndarray] = []
             extra_parts: list[np.ndarray] = []
@@ -242,21 +215,48 @@ def _encode_split(
                         extra[i] += spell_cost(surfaces[i])
                     extra_parts.append(extra)
                 if spelling_counts is not None:
-                    # Byte counts of all surfaces at once equal the per-word sum SpellingModel.fit
-                    # computes; plus one end-of-word symbol per token.
+                    # Byte counts of all surfaces at once equal the per-word sum
+                    # SpellingModel.fit computes; plus one end-of-word symbol per token.
                     blob = np.frombuffer("".join(surfaces).encode("utf-8"), dtype=np.uint8)
                     spelling_counts[:256] += np.bincount(blob, minlength=256)
                     spelling_counts[256] += len(surfaces)
                 id_parts += [ids, eod]
                 nb_parts += [nbytes, zero]
                 batch_bytes += int(nbytes.sum())
-            if counting is not None:
-                counting.result()
             w_ids.write(np.concatenate(id_parts))
             w_nb.write(np.concatenate(nb_parts))
             if w_extra is not None:
                 w_extra.write(np.concatenate(extra_parts))
-            bar.update(batch_bytes)
+            return batch_bytes
+
+        # BPE needs ids only: encode_batch_fast skips the offsets (tokenizers >= 0.20); the
+        # word arms read offsets or word ids.
+        fast = token_bytes is not None and not track_spelled
+        encode = functools.partial(
+            getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch) if fast
+            else tokenizer.encode_batch, add_special_tokens=False)
+        # One batch ahead: a thread encodes the next batch (Rust, GIL released) while this
+        # one does the previous batch's bookkeeping, so the Python work overlaps encoding.
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        ahead: tuple[list[Document], list[str], Future[list[Any]]] | None = None
+        while True:
+            batch = yield
+            nxt = None
+            if batch is not None:
+                texts = [d.text for d in batch]
+                nxt = (batch, texts, pool.submit(encode, texts))
+            if ahead is not None:
+                prev, prev_texts, encoded = ahead
+                if token_bytes is not None:
+                    n_bytes = _add_byte_level_batch(
+                        acc, prev, prev_texts, encoded.result(), token_bytes, dtype,
+                        track_spelled, w_ids, w_nb, eod, zero)
+                else:
+                    n_bytes = add_offsets_batch(prev, prev_texts, encoded.result())
+                bar.update(n_bytes)
+            ahead = nxt
+            if batch is None:
+                break
     seconds = time.perf_counter() - t0
     s = acc.stats
     log.info("tokenized %s: %d docs, %.2f MB -> %d tokens in %.1fs (%.2f MB/s)", split, s.n_docs,
@@ -293,10 +293,10 @@ def _feed_one_pass(corpus: Corpus, data_cfg: DataConfig, consumers: dict[str, Co
         next(consumer)
     pending: dict[str, list[Document]] = {split: [] for split in consumers}
     n_docs = 0
+    assign = SplitAssigner.of(data_cfg)
     for doc in corpus:
         n_docs += 1
-        split = assign_split(doc.doc_id, data_cfg.split_seed, data_cfg.val_fraction,
-                             data_cfg.test_fraction)
+        split = assign(doc.doc_id)
         batch = pending[split]
         batch.append(doc)
         if len(batch) == batch_size:
@@ -380,30 +380,6 @@ def byte_level_spelling_counts(tokenizer: Tokenizer, id_counts: np.ndarray) -> n
     return counts
 
 
-def _oov_curve_path(cache_root: Path, corpus: Corpus, data_cfg: DataConfig,
-                    vocab_cfg: VocabConfig) -> Path:
-    closed = is_closed_vocab(vocab_cfg)
-    name = pretokenizer_name(vocab_cfg)
-    key = stable_hash({
-        "corpus": corpus.fingerprint(), "data": split_fields(data_cfg),
-        "sizes": list(OOV_CURVE_SIZES),
-        # the words as the closed word tokenizer would see them
-        "lowercase": closed and bool(vocab_cfg.lowercase), "pretokenizer": name,
-        "nltk": pretokenize.nltk_version() if name != "whitespace" else None,
-    })
-    return Path(cache_root) / "oov_curves" / f"{key}.json"
-
-
-def _read_curve(path: Path) -> list[dict[str, float]] | None:
-    try:
-        saved = read_json(path)
-        if saved.get("sizes") == list(OOV_CURVE_SIZES):
-            return list(saved["curve"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    return None
-
-
 def _build(
     corpus: Corpus, data_cfg: DataConfig, vocab_cfg: VocabConfig, tokenizer: Tokenizer,
     tokenizer_path: Path, key: str, out_dir: Path, batch_size: int,
@@ -416,12 +392,8 @@ def _build(
                          f"{vocab_cfg.unk_token}")
     dtype = ids_dtype(vocab_size)
     spelling_counts = np.zeros(N_SYMBOLS, dtype=np.int64)
-    # The OOV curve describes the corpus, not the arm: one shared entry per corpus, split and
-    # word splitting, so only the first arm built on a corpus pays for counting its words.
-    curve_path = _oov_curve_path(out_dir.parent.parent, corpus, data_cfg, vocab_cfg)
-    shared_curve = _read_curve(curve_path)
-    word_tallies = ({} if shared_curve is not None
-                    else {"train": Counter[str](), "val": Counter[str]()})
+    # Its own stage, shared by every arm on the corpus (a no-op once the first arm built it).
+    curve = build_or_load_oov_curve(corpus, data_cfg, vocab_cfg, out_dir.parent.parent)
     accs: dict[str, SplitAccumulator] = {}
     files: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
@@ -438,12 +410,8 @@ def _build(
         return _encode_split(
             split, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype, out_dir=out_dir,
             spelling_counts=spelling_counts if split == "train" and closed else None,
-            token_bytes=token_bytes,
-            words=word_tallies.get(split), track_layout=closed, charges=charges,
-            # the OOV curve describes the vocabulary as the word tokenizer would build it
-            lowercase_words=closed and bool(vocab_cfg.lowercase),
-            track_spelled=is_byte_word_vocab(vocab_cfg),
-            pretokenizer=pretokenizer_name(vocab_cfg))
+            token_bytes=token_bytes, track_layout=closed, charges=charges,
+            track_spelled=is_byte_word_vocab(vocab_cfg))
 
     # Exact vocabularies charge nothing fitted on train: every split in one corpus pass. The
     # closed vocabulary's val/test charges need train's models first: a pass per split.
@@ -468,11 +436,6 @@ def _build(
                 # digits and foreign script than running text), so the charge is tighter
                 # than a fit on all words that frequent short words would dominate.
                 spelling_ngram = NgramSpeller.fit(accs["train"].unk_surfaces)
-    if shared_curve is None:
-        curve = oov_curve(word_tallies["train"], word_tallies["val"], OOV_CURVE_SIZES)
-        atomic_write_json(curve_path, {"sizes": list(OOV_CURVE_SIZES), "curve": curve})
-    else:
-        curve = shared_curve
     stats = {split: asdict(acc.finish(spelling, layout, spelling_ngram))
              for split, acc in accs.items()}
     total = sum(s["n_bytes"] for s in stats.values())

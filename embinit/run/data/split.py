@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from embinit.config import DataConfig
 from embinit.errors import DataError
@@ -34,8 +35,21 @@ def assign_split(doc_id: str, seed: int, val_fraction: float, test_fraction: flo
     return "train"
 
 
-def _split_of(doc: Document, cfg: DataConfig) -> str:
-    return assign_split(doc.doc_id, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
+@dataclass(frozen=True)
+class SplitAssigner:
+    """`assign_split` with the config read once: a DictConfig field read costs more than the
+    hash, and a corpus pass assigns every document."""
+
+    seed: int
+    val_fraction: float
+    test_fraction: float
+
+    @classmethod
+    def of(cls, cfg: DataConfig) -> SplitAssigner:
+        return cls(int(cfg.split_seed), float(cfg.val_fraction), float(cfg.test_fraction))
+
+    def __call__(self, doc_id: str) -> str:
+        return assign_split(doc_id, self.seed, self.val_fraction, self.test_fraction)
 
 
 def empty_split_error(split: str, n_docs: int, cfg: DataConfig) -> DataError:
@@ -51,9 +65,10 @@ def iter_split(corpus: Corpus, split: str, cfg: DataConfig) -> Iterator[Document
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     n_seen = n_kept = 0
+    assign = SplitAssigner.of(cfg)
     for doc in corpus:
         n_seen += 1
-        if _split_of(doc, cfg) == split:
+        if assign(doc.doc_id) == split:
             n_kept += 1
             yield doc
     if n_kept == 0:
@@ -63,8 +78,9 @@ def iter_split(corpus: Corpus, split: str, cfg: DataConfig) -> Iterator[Document
 def _split_totals(corpus: Corpus, cfg: DataConfig) -> tuple[dict[str, int], dict[str, int]]:
     docs = dict.fromkeys(SPLITS, 0)
     nbytes = dict.fromkeys(SPLITS, 0)
+    assign = SplitAssigner.of(cfg)
     for doc in corpus:
-        s = _split_of(doc, cfg)
+        s = assign(doc.doc_id)
         docs[s] += 1
         nbytes[s] += len(doc.text.encode("utf-8"))
     for s in SPLITS:

@@ -17,6 +17,7 @@ from embinit.run.data.cache import (
     byte_level_token_bytes,
 )
 from embinit.run.data.corpus import Corpus, Document, open_corpus
+from embinit.run.data.oov import build_or_load_oov_curve
 from embinit.run.data.tokenizer import build_or_load_tokenizer, train_tokenizer
 
 MIXED = (
@@ -117,6 +118,10 @@ def test_exact_vocabularies_read_the_corpus_once(tmp_path, name, passes):
     cfg = VOCABS.get(name) or VocabConfig(name="word", oov="unk", size=50)
     tok, path, _ = build_or_load_tokenizer(corpus, data, cfg, tmp_path)
     CountingCorpus.passes = 0
+    # The corpus's OOV curve is its own stage: one pass, once per corpus.
+    build_or_load_oov_curve(corpus, data, cfg, tmp_path)
+    assert CountingCorpus.passes == 1
+    CountingCorpus.passes = 0
     cache = build_or_load_token_cache(corpus, data, cfg, tok, path, tmp_path)
     # The closed vocabulary prices val/test with models fitted on train: a pass per split.
     assert CountingCorpus.passes == passes
@@ -137,7 +142,7 @@ def test_one_pass_still_refuses_an_empty_split(tmp_path):
 
 
 def test_oov_curve_is_counted_once_per_corpus_and_shared_by_arms(tmp_path, monkeypatch):
-    from embinit.run.data import cache as cache_module
+    from embinit.run.data import oov as oov_module
 
     docs = [Document(f"d{i}", f"doc {i} has words, more words and word{i % 7}.")
             for i in range(40)]
@@ -151,7 +156,7 @@ def test_oov_curve_is_counted_once_per_corpus_and_shared_by_arms(tmp_path, monke
         def refuse(*_a, **_k):
             raise AssertionError("the shared OOV curve was counted again")
 
-        monkeypatch.setattr(cache_module, "count_words_into", refuse)  # the second arm reuses
+        monkeypatch.setattr(oov_module, "count_split_words", refuse)  # the second arm reuses
     assert built["bpe"].word_oov_curve == built["word"].word_oov_curve
     assert built["word"].word_oov_curve[0]["vocab_size"] == 1000
     assert len(list((tmp_path / "oov_curves").glob("*.json"))) == 1
