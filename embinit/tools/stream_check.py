@@ -4,13 +4,23 @@
 synthetic text corpus of the requested size (Zipf-distributed words from a fixed word list
 plus a trickle of never-seen words, in lines, sentences and blank-line-separated documents;
 generated chunk by chunk), then runs the real data stages on it in a fresh subprocess:
-``open_corpus`` (data=text_files), ``build_or_load_tokenizer`` and
-``build_or_load_token_cache``. It prints one JSON line per size with the child's peak
+``open_corpus`` (data=text_files), ``build_or_load_tokenizer``, ``build_or_load_oov_curve``
+and ``build_or_load_token_cache``. It prints one JSON line per size with the child's peak
 resident memory (``getrusage(RUSAGE_CHILDREN).ru_maxrss``), wall times per stage and the
-throughputs: ``mb_per_s`` (the token cache stage: reading the splits, encoding and all its
-bookkeeping), ``encode_mb_per_s`` (bare ``Tokenizer.encode_batch`` on the same documents in
-the same process and batches, timing the encode calls alone: the tokenizer's limit) and
-``ratio`` = mb_per_s / encode_mb_per_s (the goal: >= 0.8).
+throughputs: ``mb_per_s`` (the token cache stage, what every arm pays: reading the splits,
+encoding and all its bookkeeping), ``encode_mb_per_s`` (bare ``Tokenizer.encode_batch`` on
+the same documents in the same process and batches, timing the encode calls alone: the
+tokenizer's limit) and ``ratio`` = mb_per_s / encode_mb_per_s (the goal: >= 0.8). BPE's
+cache calls ``encode_batch_fast`` (ids only, no offsets); ``encode_fast_mb_per_s`` and
+``ratio_vs_fast`` hold the cache to that faster limit too. The word
+OOV curve is a corpus statistic that only the first arm on a corpus builds (``oov_curve_s``);
+``first_arm_ratio`` charges it to the token cache as well.
+
+``--word2vec SPEC`` (repeatable; ``1``, ``2``, ``2:file``: workers, and gensim's
+``corpus_file`` mode) then trains Word2Vec on the arm's train token stream the way
+``init=word2vec`` does (`embinit.run.init.vectors`), ``--w2v-epochs`` epochs (default 1),
+and reports per spec the wall time (vocabulary scan + epochs; plus writing the sentence
+file in file mode) and ``words_per_s`` = train tokens x epochs / training seconds.
 
 If the stages stream, peak RSS stays roughly flat as the corpus grows; what may still grow
 is anything keyed by word type (the tokenizer trainer's word counts, the cache's surface
@@ -82,7 +92,8 @@ def _peak_rss_bytes(ru_maxrss: int) -> int:
     return ru_maxrss if sys.platform == "darwin" else ru_maxrss * 1024  # Linux reports KiB
 
 
-def run_stages(corpus_path: Path, root: Path, vocab: str) -> dict[str, Any]:
+def run_stages(corpus_path: Path, root: Path, vocab: str, word2vec: list[str] | None = None,
+               w2v_epochs: int = 1) -> dict[str, Any]:
     """The real data stages on `corpus_path`, composed from the real config (child side)."""
     from hydra import compose, initialize_config_dir
 
@@ -90,13 +101,15 @@ def run_stages(corpus_path: Path, root: Path, vocab: str) -> dict[str, Any]:
     from embinit.params import CONF_DIR
     from embinit.run.data.cache import build_or_load_token_cache
     from embinit.run.data.corpus import open_corpus
+    from embinit.run.data.oov import build_or_load_oov_curve
     from embinit.run.data.tokenizer import build_or_load_tokenizer
 
     rss_start = _peak_rss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["data=text_files", f"data.path={corpus_path}",
-                                           f"vocab={vocab}", f"paths.root={root}"])
+                                           f"vocab={vocab}", f"paths.root={root}",
+                                           "init=word2vec"])
     cache_root = root / "cache"
     t0 = time.perf_counter()
     corpus = open_corpus(cfg.data, cache_root)
@@ -104,10 +117,15 @@ def run_stages(corpus_path: Path, root: Path, vocab: str) -> dict[str, Any]:
     t1 = time.perf_counter()
     tokenizer, tok_path, _ = build_or_load_tokenizer(corpus, cfg.data, cfg.vocab, cache_root)
     t2 = time.perf_counter()
+    build_or_load_oov_curve(corpus, cfg.data, cfg.vocab, cache_root)
+    t_curve = time.perf_counter()
     cache = build_or_load_token_cache(corpus, cfg.data, cfg.vocab, tokenizer, tok_path, cache_root)
     t3 = time.perf_counter()
     encode_s = bare_encode_seconds(corpus, tokenizer)
+    encode_fast_s = bare_encode_seconds(corpus, tokenizer, method="encode_batch_fast")
     stats = {k: v.stats for k, v in cache.splits.items()}
+    w2v = [word2vec_timing(cache, tokenizer, cfg.init, spec, w2v_epochs, root)
+           for spec in word2vec or []]
     return {
         "rss_after_imports_mb": round(rss_start / 2**20, 1),
         "docs": corpus.n_docs,
@@ -116,30 +134,72 @@ def run_stages(corpus_path: Path, root: Path, vocab: str) -> dict[str, Any]:
         "vocab_size": cache.vocab_size,
         "fingerprint_s": round(t1 - t0, 1),
         "tokenizer_train_s": round(t2 - t1, 1),
-        "token_cache_s": round(t3 - t2, 2),
+        "oov_curve_s": round(t_curve - t2, 2),
+        "token_cache_s": round(t3 - t_curve, 2),
         "encode_s": round(encode_s, 2),
+        "encode_fast_s": round(encode_fast_s, 2),
+        **({"word2vec": w2v} if w2v else {}),
     }
 
 
-def bare_encode_seconds(corpus: Any, tokenizer: Any, batch_size: int = 256) -> float:
-    """Seconds spent in ``encode_batch`` alone over every document, in the cache's batches."""
+def word2vec_timing(cache: Any, tokenizer: Any, init_cfg: Any, spec: str, epochs: int,
+                    root: Path) -> dict[str, Any]:
+    """Train Word2Vec (the word2vec arm's settings ``init_cfg``; ``spec`` = workers[:file])
+    on the train token stream and time it."""
+    from omegaconf import OmegaConf
+
+    from embinit.run.init.vectors import TokenSentences, train_word2vec, write_corpus_file
+
+    workers, _, mode = spec.partition(":")
+    file_mode = mode == "file"
+    cfg = OmegaConf.merge(init_cfg, {"workers": int(workers), "epochs": epochs,
+                                     "corpus_file": file_mode})
+    dim = 128  # d_model of the default model
+    train = cache.splits["train"]
+    strings = [tokenizer.id_to_token(i) for i in range(cache.vocab_size)]
+    sentences = TokenSentences(train.ids, strings, cache.eod_id)
+    n_tokens = int(len(train.ids) - train.stats.n_docs - 1)  # the EODs are not words
+    write_s = 0.0
+    corpus_path = None
+    if file_mode:
+        corpus_path = root / "w2v_sentences.txt"
+        t = time.perf_counter()
+        write_corpus_file(sentences, corpus_path)
+        write_s = time.perf_counter() - t
+    t = time.perf_counter()
+    kv = train_word2vec(None if file_mode else sentences, cfg, dim, corpus_file=corpus_path)
+    train_s = time.perf_counter() - t
+    if corpus_path is not None:
+        corpus_path.unlink()
+    return {"workers": int(workers), "corpus_file": file_mode, "epochs": epochs,
+            "dim": dim, "train_tokens": n_tokens, "vectors": len(kv),
+            "write_s": round(write_s, 1), "train_s": round(train_s, 1),
+            "words_per_s": round(n_tokens * epochs / train_s)}
+
+
+def bare_encode_seconds(corpus: Any, tokenizer: Any, batch_size: int = 256,
+                        method: str = "encode_batch") -> float:
+    """Seconds spent in ``tokenizer.<method>`` alone over every document, in the cache's
+    batches (the encodings are dropped outside the timed call)."""
+    encode = getattr(tokenizer, method)
     spent = 0.0
     batch: list[str] = []
     for doc in corpus:
         batch.append(doc.text)
         if len(batch) == batch_size:
             t = time.perf_counter()
-            tokenizer.encode_batch(batch, add_special_tokens=False)
+            encode(batch, add_special_tokens=False)
             spent += time.perf_counter() - t
             batch = []
     if batch:
         t = time.perf_counter()
-        tokenizer.encode_batch(batch, add_special_tokens=False)
+        encode(batch, add_special_tokens=False)
         spent += time.perf_counter() - t
     return spent
 
 
-def check(gb: float, vocab: str, workdir: Path, seed: int = 0) -> dict[str, Any]:
+def check(gb: float, vocab: str, workdir: Path, seed: int = 0,
+          word2vec: list[str] | None = None, w2v_epochs: int = 1) -> dict[str, Any]:
     """Generate `gb` GB of text in `workdir`, run the stages in a child, measure it."""
     corpus_path = workdir / "corpus.txt"
     t0 = time.perf_counter()
@@ -147,9 +207,10 @@ def check(gb: float, vocab: str, workdir: Path, seed: int = 0) -> dict[str, Any]
     gen_s = time.perf_counter() - t0
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t1 = time.perf_counter()
+    extra = [a for spec in word2vec or [] for a in ("--word2vec", spec)]
     proc = subprocess.run(
         [sys.executable, "-m", "embinit.tools.stream_check", "--child", str(corpus_path),
-         "--root", str(workdir), "--vocab", vocab],
+         "--root", str(workdir), "--vocab", vocab, "--w2v-epochs", str(w2v_epochs), *extra],
         stdout=subprocess.PIPE, text=True, check=True)
     wall = time.perf_counter() - t1
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -168,7 +229,11 @@ def check(gb: float, vocab: str, workdir: Path, seed: int = 0) -> dict[str, Any]
         "stages_mb_per_s": round(mb / wall, 2),
         "mb_per_s": round(mb / child["token_cache_s"], 2),
         "encode_mb_per_s": round(mb / child["encode_s"], 2),
+        "encode_fast_mb_per_s": round(mb / child["encode_fast_s"], 2),
         "ratio": round(child["encode_s"] / child["token_cache_s"], 3),
+        "ratio_vs_fast": round(child["encode_fast_s"] / child["token_cache_s"], 3),
+        "first_arm_ratio": round(
+            child["encode_s"] / (child["token_cache_s"] + child["oov_curve_s"]), 3),
     }
 
 
@@ -181,18 +246,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", type=Path, default=None,
                    help="where the corpus and caches go (default: a temp dir, removed after)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--word2vec", action="append", metavar="WORKERS[:file]",
+                   help="also time Word2Vec on the train tokens (repeatable: 1, 2, 2:file)")
+    p.add_argument("--w2v-epochs", type=int, default=1)
     p.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-        print(json.dumps(run_stages(args.child, args.root, args.vocab)))
+        print(json.dumps(run_stages(args.child, args.root, args.vocab, args.word2vec,
+                                    args.w2v_epochs)))
         return 0
     sizes = args.gb or [1.0]
     if len(sizes) > 1:  # RUSAGE_CHILDREN is a max over all children: one size per process
         for gb in sizes:
             cmd = [sys.executable, "-m", "embinit.tools.stream_check", "--gb", str(gb),
-                   "--vocab", args.vocab, "--seed", str(args.seed)]
+                   "--vocab", args.vocab, "--seed", str(args.seed),
+                   "--w2v-epochs", str(args.w2v_epochs),
+                   *[a for spec in args.word2vec or [] for a in ("--word2vec", spec)]]
             if args.workdir:
                 cmd += ["--workdir", str(args.workdir / f"{gb}gb")]
             subprocess.run(cmd, check=True)
@@ -200,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="embinit-stream-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        print(json.dumps(check(sizes[0], args.vocab, workdir, args.seed)), flush=True)
+        print(json.dumps(check(sizes[0], args.vocab, workdir, args.seed, args.word2vec,
+                               args.w2v_epochs)), flush=True)
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0

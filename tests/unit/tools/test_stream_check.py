@@ -34,7 +34,17 @@ def test_stages_run_on_a_small_corpus(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(stream_check, "CHUNK_WORDS", 20_000)
     corpus = tmp_path / "corpus.txt"
     written = stream_check.write_synthetic_corpus(corpus, 150_000, seed=0, n_words=2_000)
-    out = stream_check.run_stages(corpus, tmp_path, vocab)
+    out = stream_check.run_stages(corpus, tmp_path, vocab, word2vec=["1", "2:file"])
     assert out["text_bytes"] <= written["bytes"] and out["text_bytes"] > 0.9 * written["bytes"]
     assert out["tokens"] > 0 and out["vocab_size"] > 258
-    assert out["token_cache_s"] >= 0 and out["encode_s"] > 0
+    assert out["token_cache_s"] >= 0 and out["encode_s"] > 0 and out["encode_fast_s"] > 0
+    assert out["oov_curve_s"] >= 0
+    # Word2Vec at both settings saw every train token (EODs excluded) and kept vectors for
+    # the tokens that occur (min_count 1): at most the vocabulary, at least the 2,000 words'
+    # worth of the synthetic text's frequent types.
+    w1, w2 = out["word2vec"]
+    assert (w1["workers"], w1["corpus_file"], w2["workers"], w2["corpus_file"]) == (1, False,
+                                                                                   2, True)
+    assert w1["train_tokens"] == w2["train_tokens"] < out["tokens"]
+    assert w1["vectors"] == w2["vectors"] <= out["vocab_size"] and w1["vectors"] > 200
+    assert w1["words_per_s"] > 0 and not (tmp_path / "w2v_sentences.txt").exists()
