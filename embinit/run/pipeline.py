@@ -41,6 +41,7 @@ from embinit.run.data.accounting import oov_rates
 from embinit.run.data.cache import TokenCache, TokenSplit, build_or_load_token_cache
 from embinit.run.data.corpus import Corpus, open_corpus
 from embinit.run.data.fraction import with_train_fraction
+from embinit.run.data.oov import build_or_load_oov_curve
 from embinit.run.data.tokenizer import build_or_load_tokenizer, vector_lookup_keys
 from embinit.run.init.compute import init_compute
 from embinit.run.init.initialization import InitResult, init_matrix
@@ -83,6 +84,8 @@ def prepare_data(cfg: DictConfig) -> tuple[Corpus, Any, TokenCache]:
     cache_root = Path(cfg.paths.cache)
     corpus = open_corpus(cfg.data, cache_root)
     tokenizer, tok_path, _ = build_or_load_tokenizer(corpus, cfg.data, cfg.vocab, cache_root)
+    # A corpus statistic shared by every arm: built by the first arm on a corpus (one pass).
+    build_or_load_oov_curve(corpus, cfg.data, cfg.vocab, cache_root)
     cache = build_or_load_token_cache(corpus, cfg.data, cfg.vocab, tokenizer, tok_path, cache_root)
     if cfg.data.train_fraction < 1.0:
         full_docs = cache.splits["train"].stats.n_docs

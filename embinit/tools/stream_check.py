@@ -8,11 +8,13 @@ generated chunk by chunk), then runs the real data stages on it in a fresh subpr
 and ``build_or_load_token_cache``. It prints one JSON line per size with the child's peak
 resident memory (``getrusage(RUSAGE_CHILDREN).ru_maxrss``), wall times per stage and the
 throughputs: ``mb_per_s`` (the token cache stage, what every arm pays: reading the splits,
-encoding and all its bookkeeping), ``encode_mb_per_s`` (bare ``Tokenizer.encode_batch`` on
-the same documents in the same process and batches, timing the encode calls alone: the
-tokenizer's limit) and ``ratio`` = mb_per_s / encode_mb_per_s (the goal: >= 0.8). BPE's
-cache calls ``encode_batch_fast`` (ids only, no offsets); ``encode_fast_mb_per_s`` and
-``ratio_vs_fast`` hold the cache to that faster limit too. The word
+encoding and all its bookkeeping), ``encode_mb_per_s`` and ``encode_fast_mb_per_s`` (bare
+``Tokenizer.encode_batch`` and ``encode_batch_fast`` on the same documents in the same
+process and batches, one batch after another, timing the encode calls alone) and ``ratio``
+= mb_per_s / the bare rate of the call the arm's cache makes (the goal: >= 0.8): BPE's
+cache calls ``encode_batch_fast`` (ids only), the word arm's ``encode_batch`` (it reads word
+ids). ``ratio_vs_encode_batch`` divides by ``encode_batch`` for every arm. The one-pass
+build can encode a train, a val and a test batch at once, so a ratio can exceed 1. The word
 OOV curve is a corpus statistic that only the first arm on a corpus builds (``oov_curve_s``);
 ``first_arm_ratio`` charges it to the token cache as well.
 
@@ -124,7 +126,8 @@ def run_stages(corpus_path: Path, root: Path, vocab: str, word2vec: list[str] | 
     encode_s = bare_encode_seconds(corpus, tokenizer)
     encode_fast_s = bare_encode_seconds(corpus, tokenizer, method="encode_batch_fast")
     stats = {k: v.stats for k, v in cache.splits.items()}
-    w2v = [word2vec_timing(cache, tokenizer, cfg.init, spec, w2v_epochs, root)
+    dim = int(cfg.init.dim or cfg.model.d_model)  # as the pipeline sizes Word2Vec
+    w2v = [word2vec_timing(cache, tokenizer, cfg.init, dim, spec, w2v_epochs, root)
            for spec in word2vec or []]
     return {
         "rss_after_imports_mb": round(rss_start / 2**20, 1),
@@ -138,12 +141,13 @@ def run_stages(corpus_path: Path, root: Path, vocab: str, word2vec: list[str] | 
         "token_cache_s": round(t3 - t_curve, 2),
         "encode_s": round(encode_s, 2),
         "encode_fast_s": round(encode_fast_s, 2),
+        "cache_encode_call": "encode_batch_fast" if vocab == "bpe" else "encode_batch",
         **({"word2vec": w2v} if w2v else {}),
     }
 
 
-def word2vec_timing(cache: Any, tokenizer: Any, init_cfg: Any, spec: str, epochs: int,
-                    root: Path) -> dict[str, Any]:
+def word2vec_timing(cache: Any, tokenizer: Any, init_cfg: Any, dim: int, spec: str,
+                    epochs: int, root: Path) -> dict[str, Any]:
     """Train Word2Vec (the word2vec arm's settings ``init_cfg``; ``spec`` = workers[:file])
     on the train token stream and time it."""
     from omegaconf import OmegaConf
@@ -154,7 +158,6 @@ def word2vec_timing(cache: Any, tokenizer: Any, init_cfg: Any, spec: str, epochs
     file_mode = mode == "file"
     cfg = OmegaConf.merge(init_cfg, {"workers": int(workers), "epochs": epochs,
                                      "corpus_file": file_mode})
-    dim = 128  # d_model of the default model
     train = cache.splits["train"]
     strings = [tokenizer.id_to_token(i) for i in range(cache.vocab_size)]
     sentences = TokenSentences(train.ids, strings, cache.eod_id)
@@ -218,6 +221,8 @@ def check(gb: float, vocab: str, workdir: Path, seed: int = 0,
         raise RuntimeError("a previous child had a higher peak RSS; run one size per process")
     child = json.loads(proc.stdout.strip().splitlines()[-1])
     mb = child["text_bytes"] / 1e6
+    limit_s = child["encode_fast_s" if child["cache_encode_call"] == "encode_batch_fast"
+                    else "encode_s"]
     return {
         "gb": gb,
         "vocab": vocab,
@@ -230,10 +235,9 @@ def check(gb: float, vocab: str, workdir: Path, seed: int = 0,
         "mb_per_s": round(mb / child["token_cache_s"], 2),
         "encode_mb_per_s": round(mb / child["encode_s"], 2),
         "encode_fast_mb_per_s": round(mb / child["encode_fast_s"], 2),
-        "ratio": round(child["encode_s"] / child["token_cache_s"], 3),
-        "ratio_vs_fast": round(child["encode_fast_s"] / child["token_cache_s"], 3),
-        "first_arm_ratio": round(
-            child["encode_s"] / (child["token_cache_s"] + child["oov_curve_s"]), 3),
+        "ratio": round(limit_s / child["token_cache_s"], 3),
+        "ratio_vs_encode_batch": round(child["encode_s"] / child["token_cache_s"], 3),
+        "first_arm_ratio": round(limit_s / (child["token_cache_s"] + child["oov_curve_s"]), 3),
     }
 
 

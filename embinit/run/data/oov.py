@@ -3,9 +3,10 @@
 The curve describes the corpus and its word splitting, not an arm: it is built once per
 (corpus, split, word splitting) and shared by every arm through
 ``<cache>/oov_curves/<key>.json`` (under the entry's build lock, so runs started together
-count once). It is its own stage, before the token cache, so an arm's token cache costs
-reading, encoding and its own bookkeeping only; `embinit.tools.stream_check` times the two
-separately. Counting is Python (`accounting.WordTally`: whitespace chunks counted in C, each
+count once). It is its own stage: the pipeline builds it before the token cache (which also
+asks for it, a cache hit then), so an arm's token cache costs reading, encoding and its own
+bookkeeping only, and the first arm on a cold corpus reads it once more for the curve;
+`embinit.tools.stream_check` times the two separately. Counting is Python (`accounting.WordTally`: whitespace chunks counted in C, each
 distinct chunk split into words once), several times the tokenizer's encode rate.
 """
 

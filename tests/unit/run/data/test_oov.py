@@ -87,3 +87,9 @@ def test_word_tally_equals_hf_whitespace_words_across_texts():
     want = Counter(w for t in texts for w in map(itemgetter(0), ws.pre_tokenize_str(t)))
     assert tally.counts() == want
     assert want["a\x1cb"] == 0 and want["\x1c"] == 1  # \x1c is a symbol, not a space
+    # lowercase: the counts of the lowered texts (non-ASCII case folding included)
+    lowered = WordTally(lowercase=True)
+    lowered.update(["ÉCOLE école Straße STRASSE İx", "ΣΟΦΟΣ σοφος"])
+    want = Counter(w for t in ["école école straße strasse i̇x", "σοφος σοφος"]
+                   for w in map(itemgetter(0), ws.pre_tokenize_str(t)))
+    assert lowered.counts() == want and want["école"] == 2

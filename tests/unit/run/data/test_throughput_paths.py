@@ -99,6 +99,29 @@ def test_cache_arrays_and_stats_match_the_reference(tmp_path, name):
     assert stats.n_text_tokens == len(ids) - len(train_ids) - 1
 
 
+@pytest.mark.parametrize("name", ["bpe", "word", "word_unk"])
+def test_the_cache_does_not_depend_on_the_batch_size(tmp_path, name):
+    # Batches of 3 put many batches in every split, so the encoder runs ahead of the
+    # bookkeeping across batch boundaries; the entry must equal the one-batch build.
+    docs = [Document(f"d{i}", t) for i, t in enumerate(
+        [MIXED, "plain ascii text here", MIXED[::-1], "more words, more words."] * 10)]
+    corpus = Corpus.from_documents(docs)
+    data = DataConfig(name="text_files", min_doc_chars=1, val_fraction=0.2, test_fraction=0.2)
+    cfg = VOCABS.get(name) or VocabConfig(name="word", oov="unk", size=60)
+    tok, path, _ = build_or_load_tokenizer(corpus, data, cfg, tmp_path)
+    small = build_or_load_token_cache(corpus, data, cfg, tok, path, tmp_path / "b3", batch_size=3)
+    whole = build_or_load_token_cache(corpus, data, cfg, tok, path, tmp_path / "b256")
+    assert small.doc_ids == whole.doc_ids and len(small.doc_ids["val"]) > 3
+    for split in ("train", "val", "test"):
+        a, b = small.splits[split], whole.splits[split]
+        np.testing.assert_array_equal(a.ids, b.ids)
+        np.testing.assert_array_equal(a.nbytes, b.nbytes)
+        assert a.stats == b.stats
+        if a.charges is not None or b.charges is not None:
+            np.testing.assert_array_equal(a.charges, b.charges)
+    assert small.word_oov_curve == whole.word_oov_curve
+
+
 class CountingCorpus(Corpus):
     """A corpus that counts its passes."""
 
