@@ -18,6 +18,8 @@ from embinit.run.data.tokenizer import (
     build_or_load_tokenizer,
     byte_alphabet,
     byte_level_word_counts,
+    ranked_byte_level_words,
+    ranked_words,
     train_tokenizer,
 )
 
@@ -116,6 +118,21 @@ def test_vocabulary_layout_size_and_min_count():
 def test_word_counts_are_gpt2_pretokens():
     assert byte_level_word_counts(["Hello, world!!  hello\n"]) == Counter(
         {"Hello": 1, ",": 1, "Ġworld": 1, "!!": 1, "Ġ": 1, "Ġhello": 1, "Ċ": 1})
+
+
+@pytest.mark.parametrize("min_count", [1, 2])
+def test_rust_ranking_equals_the_python_counts(min_count):
+    # The word arm's vocabulary comes from HF's WordLevelTrainer; it must rank exactly the
+    # pre-tokens byte_level_word_counts counts, ties broken by the string.
+    import random
+
+    rng = random.Random(min_count)
+    alphabet = list("ab cdé\n\t  'sllΣσЖ漢字12,.!?-_\u00a0\u3000\x1c\x85😀") + ["'re", " 's"]
+    texts = [MIXED, MIXED.upper(), *("".join(rng.choice(alphabet) for _ in range(
+        rng.randint(0, 80))) for _ in range(400))]
+    ranked = ranked_byte_level_words(texts, min_count)
+    assert ranked == ranked_words(byte_level_word_counts(texts), min_count)
+    assert len(ranked) > 300
 
 
 def test_in_vocabulary_word_is_one_token_else_bytes():
