@@ -156,6 +156,18 @@ class LadderFit:
     prediction_interval: tuple[float, float]  # interval of a new run's gain at the target
     params_range: tuple[int, int]
     bytes_range: tuple[float, float]
+    # The prediction taken apart from the largest fitted point (largest model, most data):
+    params_term: float  # b_N x ln(target params / largest params)
+    data_term: float  # b_D x ln(target bytes / most bytes)
+    # Model size alone extrapolated, at the most data fitted: a far shorter reach.
+    at_max_data: float
+    at_max_data_interval: tuple[float, float]  # 95% prediction interval
+    max_abs_observed: float  # the largest |gain| of any run pair fitted
+
+    @property
+    def beyond_observed(self) -> bool:
+        """The prediction is larger than every gain measured: the functional form's artefact."""
+        return abs(self.predicted_gain) > self.max_abs_observed
 
     @property
     def extrapolation_factor(self) -> tuple[float, float]:
@@ -188,6 +200,10 @@ def fit_gain(gains: pd.DataFrame, vocab: str, target_params: int, target_tokens:
     pred = float(x0 @ coef)
     se_mean = math.sqrt(float(x0 @ cov @ x0))
     se_new = math.sqrt(sigma2 + se_mean**2)
+    max_params, max_bytes = float(g["params"].max()), float(g["bytes"].max())
+    x1 = np.array([1.0, math.log(target_params), math.log(max_bytes)])
+    at_max = float(x1 @ coef)
+    se_new1 = math.sqrt(sigma2 + float(x1 @ cov @ x1))
     ss_tot = float(((y - y.mean()) ** 2).sum())
     return LadderFit(
         vocab=vocab, n=n, coef=[float(c) for c in coef], se=[float(s) for s in se],
@@ -198,7 +214,11 @@ def fit_gain(gains: pd.DataFrame, vocab: str, target_params: int, target_tokens:
         predicted_gain=pred, mean_ci=(pred - t * se_mean, pred + t * se_mean),
         prediction_interval=(pred - t * se_new, pred + t * se_new),
         params_range=(int(g["params"].min()), int(g["params"].max())),
-        bytes_range=(float(g["bytes"].min()), float(g["bytes"].max())),
+        bytes_range=(float(g["bytes"].min()), max_bytes),
+        params_term=float(coef[1] * math.log(target_params / max_params)),
+        data_term=float(coef[2] * math.log(target_bytes / max_bytes)),
+        at_max_data=at_max, at_max_data_interval=(at_max - t * se_new1, at_max + t * se_new1),
+        max_abs_observed=float(np.abs(y).max()),
     )
 
 
@@ -233,7 +253,10 @@ def report_md(cells: pd.DataFrame, fits: dict[str, LadderFit], n_runs: int) -> s
     lines += ["", "## Log-linear fit", "",
               "Per vocabulary, OLS over the seed-level gains: "
               "`gain = b0 + b_N ln(params) + b_D ln(bytes)`; standard errors are the classical "
-              "OLS ones (residual variance, which includes seed noise).", "",
+              "OLS ones (residual variance, which includes seed noise). The data axis moves "
+              "two things at once: the language model's training text and the text Word2Vec "
+              "is trained on (the same subset), so b_D mixes better vectors with a model that "
+              "has more text to learn its own embeddings from.", "",
               "| vocab | runs | b_N per e-fold of params [95% CI] | b_D per e-fold of bytes [95% CI] "
               "| residual sd | R² |", "|---|---:|---:|---:|---:|---:|"]
     for f in fits.values():
@@ -252,7 +275,20 @@ def report_md(cells: pd.DataFrame, fits: dict[str, LadderFit], n_runs: int) -> s
             f"{f.target_params:,} non-embedding parameters and {f.target_bytes:.3g} bytes "
             f"(300M tokens x {f.bytes_per_token:.2f} bytes/token measured here). "
             f"Extrapolation: {fp:,.0f}x the largest model and {fb:,.0f}x the most data fitted; "
-            "the log-linear form is an assumption, untested that far out.")
+            "the log-linear form is an assumption, untested that far out. From the largest "
+            f"fitted point, the model-size term adds {_fmt(f.params_term)} and the data term "
+            f"{_fmt(f.data_term)}.")
+        if f.beyond_observed:
+            lines.append(
+                f"  **Not credible:** larger than every gain measured in the ladder (largest "
+                f"|gain| {f.max_abs_observed:.3f}). Two data sizes cannot tell a log-linear "
+                "trend from one that saturates, and carried this far the data term decides "
+                "the number; it is an artefact of the functional form, not a forecast.")
+        lo, hi = f.at_max_data_interval
+        lines.append(
+            f"  - Model size alone, at the most data fitted ({f.bytes_range[1]:,.0f} bytes): "
+            f"{_fmt(f.at_max_data)} bpb, 95% prediction interval [{_fmt(lo)}, {_fmt(hi)}] "
+            f"({fp:,.0f}x past the largest model, no extrapolation in data).")
     lines += ["", "![gain against model size](ladder.png)", ""]
     return "\n".join(lines)
 
@@ -262,6 +298,7 @@ def plot(cells: pd.DataFrame, fits: dict[str, LadderFit]) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     vocabs = sorted(cells["vocab"].unique())
     fig, axes = plt.subplots(1, len(vocabs), figsize=(5 * len(vocabs), 4), squeeze=False)
@@ -279,6 +316,7 @@ def plot(cells: pd.DataFrame, fits: dict[str, LadderFit]) -> bytes:
                 ax.plot(xs, ys, "-", color=line[0].get_color(), alpha=0.7)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels overlap
         ax.set_xlabel("non-embedding parameters")
         ax.set_ylabel("Δ bpb, word2vec − scratch")
         ax.set_title(vocab)

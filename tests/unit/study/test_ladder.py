@@ -81,6 +81,13 @@ def test_noise_free_trend_is_recovered_exactly(tmp_path: Path) -> None:
         lo, hi = fit.prediction_interval
         assert hi - lo < 1e-6  # no residual: no uncertainty
         assert fit.extrapolation_factor[0] == pytest.approx(n_target / 8_030_016)
+        # Taken apart from the largest fitted point: the two terms and the size-only reach.
+        most = gains[gains.vocab == vocab]["bytes"].max()
+        assert fit.params_term == pytest.approx(bn * math.log(n_target / 8_030_016), abs=1e-9)
+        assert fit.data_term == pytest.approx(bd * math.log(target_bytes / most), abs=1e-9)
+        assert fit.at_max_data == pytest.approx(planted(vocab, n_target, most), abs=1e-7)
+        assert fit.predicted_gain == pytest.approx(
+            planted(vocab, 8_030_016, most) + fit.params_term + fit.data_term, abs=1e-7)
 
 
 def test_noisy_trend_intervals_cover_the_planted_values(tmp_path: Path) -> None:
@@ -128,6 +135,21 @@ def test_cli_writes_report_figure_and_fit(tmp_path: Path) -> None:
     fit = json.loads((tmp_path / "out" / "fit.json").read_text())
     assert set(fit["fits"]) == {"bpe", "word"} and fit["runs"] == 72
     assert fit["fits"]["word"]["coef"][1] == pytest.approx(PLANT["word"][1], abs=0.01)
+
+
+def test_a_prediction_beyond_every_measured_gain_is_called_not_credible(tmp_path: Path) -> None:
+    # Planted: the gain falls 0.15 per e-fold of data (as BPE's did here); carried 1,000x
+    # past the data fitted it exceeds every measured gain, and the report says so.
+    fabricate(tmp_path / "exp", noise=0.0)
+    gains = ladder.seed_gains(ladder.load_runs(tmp_path / "exp"))
+    steep = gains.assign(gain=lambda d: -0.1 - 0.15 * np.log(d["bytes"] / d["bytes"].min()))
+    fit = ladder.fit_gain(steep, "bpe", ladder.target_params(), 300e6)
+    assert fit.beyond_observed and fit.predicted_gain < -1.0
+    assert abs(fit.at_max_data) <= fit.max_abs_observed + 1e-9  # size alone stays in range
+    report = ladder.report_md(ladder.cell_table(steep), {"bpe": fit}, len(steep))
+    assert "**Not credible:**" in report and "Model size alone" in report
+    mild = ladder.fit_gain(gains, "bpe", ladder.target_params(), 300e6)
+    assert "Not credible" not in ladder.report_md(ladder.cell_table(gains), {"bpe": mild}, 1)
 
 
 def test_too_few_sizes_is_an_error_naming_the_vocabulary(tmp_path: Path) -> None:
