@@ -160,8 +160,9 @@ def _encode_split(
     `_finish` it; so one pass over the corpus can feed all three splits (`_feed_one_pass`).
 
     Also accumulates the spelling counts (train), so the corpus is read once per split. With
-    ``charges`` (word-level val/test, models fitted on train) it also writes ``{split}.extra.bin``. With ``track_spelled`` (word(oov=bytes))
-    it counts the words spelled out in byte tokens. With ``token_bytes`` (a byte-level
+    ``charges`` (word-level val/test, models fitted on train) it also writes
+    ``{split}.extra.bin``. With ``track_spelled`` (word(oov=bytes)) it counts the words
+    spelled out in byte tokens. With ``token_bytes`` (a byte-level
     vocabulary: bytes per token id) the bookkeeping is vectorised per batch and never looks
     at offsets or surfaces (`byte_level_lengths`); train's spelling counts are then added by
     the caller from the id counts.
