@@ -8,11 +8,16 @@ completed run under the folder (``<model>/<arm>/seed<k>``, or a flat study), thr
 1. Gain per run pair: held-out bpb (val + test documents pooled: total nats over
    ln 2 x total bytes) of ``<vocab>+word2vec`` minus ``<vocab>+scratch`` at the same model,
    data fraction and seed (same body init and data order), so negative = Word2Vec helps.
-2. Per cell (vocabulary x model size x data size): mean gain over seeds, with a t interval
-   across seeds. Model size is ``summary.params.non_embedding``; data is
-   ``summary.train.bytes_seen`` (mean over the cell's runs).
+2. Per cell (vocabulary x model size x data size): mean gain over seeds, with the study's
+   variance-components interval (`embinit.study.stats.paired_interval`: a bootstrap over
+   the held-out documents plus the seeds' variance), or a t interval across seeds when the
+   records lack per-document losses. Model size is ``summary.params.non_embedding``; data
+   is ``summary.train.bytes_seen`` (mean over the cell's runs).
 3. Per vocabulary, OLS of the seed-level gains on log(params) and log(bytes):
-   ``gain = b0 + b1 ln N + b2 ln D``, with classical standard errors and 95% intervals.
+   ``gain = b0 + b1 ln N + b2 ln D``. A coefficient's variance is the classical OLS one
+   (residuals: seeds and misfit, at the documents evaluated) plus its variance over
+   bootstrap resamples of the held-out documents (one draw for every run, the fit redone
+   per draw), with Welch-Satterthwaite degrees of freedom; the same for the prediction.
 4. The implied gain at GPT-2 small (85.8M non-embedding parameters, from
    `embinit.study.shapes`) trained on 300M tokens (bytes at the vocabulary's measured bytes
    per token here), with its 95% prediction interval: an extrapolation far outside the
@@ -40,6 +45,7 @@ from embinit.params import param_breakdown
 from embinit.record import COMPLETED, find_runs, read_config, read_summary
 from embinit.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 from embinit.study.shapes import model_shape
+from embinit.study.stats import BOOTSTRAP_B, BOOTSTRAP_SEED, paired_interval, welch_df
 
 TARGET_MODEL = "gpt2_small"
 TARGET_TOKENS = 300e6
@@ -58,6 +64,26 @@ def _heldout(summary: dict[str, Any]) -> tuple[float, int] | None:
             nats += float(s["nats"])
             nbytes += int(s["bytes"])
     return (nats, nbytes) if nbytes else None
+
+
+def _heldout_docs(summary: dict[str, Any]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray] | None:
+    """(doc ids, nats, bytes) per held-out document, val then test; None when the record has
+    no per-document losses or they do not add up to the split totals."""
+    ids: list[str] = []
+    nats: list[float] = []
+    nbytes: list[float] = []
+    for split in ("val", "test"):
+        s = summary.get(split) or {}
+        d_ids, d_nats, d_bytes = s.get("doc_ids"), s.get("doc_nats"), s.get("doc_bytes")
+        if not d_ids or d_nats is None or d_bytes is None or \
+                not len(d_ids) == len(d_nats) == len(d_bytes):
+            return None
+        if not math.isclose(sum(d_nats), float(s.get("nats") or 0.0), rel_tol=1e-9, abs_tol=1e-6):
+            return None  # charges outside doc_nats: the pooled figure is the one to trust
+        ids += [f"{split}:{i}" for i in d_ids]
+        nats += d_nats
+        nbytes += d_bytes
+    return tuple(ids), np.asarray(nats, dtype=float), np.asarray(nbytes, dtype=float)
 
 
 def _train_fraction(summary: dict[str, Any], run_dir: Path) -> float:
@@ -85,7 +111,11 @@ def load_runs(root: str | Path) -> pd.DataFrame:
             params = s.get("params") or {}
             if held is None or not train.get("bytes_seen") or "non_embedding" not in params:
                 continue
+            docs = _heldout_docs(s)
             rows.append({
+                "doc_ids": docs[0] if docs else None,
+                "doc_nats": docs[1] if docs else None,
+                "doc_bytes": docs[2] if docs else None,
                 "vocab": s.get("vocab"), "init": s.get("init"), "seed": int(s.get("seed", ref.seed)),
                 "model": s.get("model"), "params": int(params["non_embedding"]),
                 "fraction": _train_fraction(s, ref.dir),
@@ -112,22 +142,41 @@ def seed_gains(runs: pd.DataFrame) -> pd.DataFrame:
         "bytes": (both["bytes_seen_w2v"] + both["bytes_seen_scratch"]) / 2,
         "bytes_per_token": (both["bytes_seen_w2v"] + both["bytes_seen_scratch"])
         / (both["tokens_seen_w2v"] + both["tokens_seen_scratch"]).replace(0, np.nan),
+        # Per held-out document, when both records have them for the same documents.
+        "doc_ids": [a if a is not None and a == b else None
+                    for a, b in zip(both["doc_ids_w2v"], both["doc_ids_scratch"], strict=True)],
+        "doc_nats_w2v": both["doc_nats_w2v"], "doc_nats_scratch": both["doc_nats_scratch"],
+        "doc_bytes": both["doc_bytes_w2v"],
     }).reset_index()
     return out.sort_values(["vocab", "params", "fraction", "seed"]).reset_index(drop=True)
 
 
+def _shared_docs(g: pd.DataFrame) -> tuple[str, ...] | None:
+    """The held-out documents every pair in ``g`` was scored on, if they are the same."""
+    ids = list(g["doc_ids"]) if "doc_ids" in g else [None]
+    return ids[0] if ids[0] is not None and all(i == ids[0] for i in ids) else None
+
+
 def cell_table(gains: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Mean gain per (vocab, model size, data size) with a t interval across seeds."""
+    """Mean gain per (vocab, model size, data size) with its interval: documents + seeds
+    (`paired_interval`) when the records have per-document losses, else t across seeds."""
     rows = []
     for (vocab, model, params, frac), g in gains.groupby(["vocab", "model", "params", "fraction"]):
         n = len(g)
         mean = float(g["gain"].mean())
         sd = float(g["gain"].std(ddof=1)) if n > 1 else float("nan")
-        half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)) if n > 1 else \
-            float("nan")
+        if _shared_docs(g) is not None:
+            iv = paired_interval(np.vstack(list(g["doc_nats_w2v"])),
+                                 np.vstack(list(g["doc_nats_scratch"])),
+                                 np.asarray(g["doc_bytes"].iloc[0]), confidence=level)
+            lo, hi, method = iv.lo, iv.hi, "documents + seeds"
+        else:
+            half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)) if n > 1 \
+                else float("nan")
+            lo, hi, method = mean - half, mean + half, "t over seeds"
         rows.append({"vocab": vocab, "model": model, "params": int(params), "fraction": frac,
                      "bytes": float(g["bytes"].mean()), "seeds": n, "gain": mean, "sd": sd,
-                     "ci_low": mean - half, "ci_high": mean + half,
+                     "ci_low": lo, "ci_high": hi, "interval": method,
                      "bpb_scratch": float(g["bpb_scratch"].mean()),
                      "bpb_word2vec": float(g["bpb_word2vec"].mean())})
     return pd.DataFrame(rows)
@@ -163,6 +212,8 @@ class LadderFit:
     at_max_data: float
     at_max_data_interval: tuple[float, float]  # 95% prediction interval
     max_abs_observed: float  # the largest |gain| of any run pair fitted
+    n_docs: int = 0  # held-out documents resampled for the document component (0: none)
+    se_doc: tuple[float, float, float] = (0.0, 0.0, 0.0)  # that component of each coef's se
 
     @property
     def beyond_observed(self) -> bool:
@@ -174,6 +225,26 @@ class LadderFit:
         """How far past the largest fitted point the target lies (params, bytes)."""
         return (self.target_params / self.params_range[1],
                 self.target_bytes / self.bytes_range[1])
+
+
+def _doc_bootstrap_var(g: pd.DataFrame, X: np.ndarray, points: np.ndarray,
+                      n_boot: int = BOOTSTRAP_B,
+                      seed: int = BOOTSTRAP_SEED) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Variance over resamples of the held-out documents (one draw for every run) of the OLS
+    coefficients and of the fitted values at ``points`` (rows [1, ln N, ln D]); None when the
+    pairs do not share per-document losses."""
+    docs = _shared_docs(g)
+    if docs is None:
+        return None
+    n_docs = len(docs)
+    w2v = np.vstack(list(g["doc_nats_w2v"]))  # pairs x documents
+    scratch = np.vstack(list(g["doc_nats_scratch"]))
+    nbytes = np.asarray(g["doc_bytes"].iloc[0], dtype=float)
+    draws = np.random.default_rng(seed).integers(0, n_docs, size=(n_boot, n_docs))
+    weights = (draws[:, :, None] == np.arange(n_docs)).sum(axis=1).astype(float)  # B x D
+    gains = (weights @ (w2v - scratch).T) / (LN2 * (weights @ nbytes))[:, None]  # B x pairs
+    coefs = gains @ np.linalg.pinv(X).T  # the fit redone on every resample
+    return (coefs.var(axis=0, ddof=1), (coefs @ points.T).var(axis=0, ddof=1), n_docs)
 
 
 def fit_gain(gains: pd.DataFrame, vocab: str, target_params: int, target_tokens: float,
@@ -192,33 +263,45 @@ def fit_gain(gains: pd.DataFrame, vocab: str, target_params: int, target_tokens:
     dof = n - X.shape[1]
     sigma2 = float(resid @ resid / dof) if dof > 0 else float("nan")
     cov = sigma2 * np.linalg.inv(X.T @ X)
-    se = np.sqrt(np.diag(cov))
-    t = float(stats.t.ppf(0.5 + level / 2, dof)) if dof > 0 else float("nan")
     bpt = float(np.nanmedian(g["bytes_per_token"].to_numpy(float)))
     target_bytes = target_tokens * bpt
-    x0 = np.array([1.0, math.log(target_params), math.log(target_bytes)])
-    pred = float(x0 @ coef)
-    se_mean = math.sqrt(float(x0 @ cov @ x0))
-    se_new = math.sqrt(sigma2 + se_mean**2)
     max_params, max_bytes = float(g["params"].max()), float(g["bytes"].max())
+    x0 = np.array([1.0, math.log(target_params), math.log(target_bytes)])
     x1 = np.array([1.0, math.log(target_params), math.log(max_bytes)])
-    at_max = float(x1 @ coef)
-    se_new1 = math.sqrt(sigma2 + float(x1 @ cov @ x1))
+    boot = _doc_bootstrap_var(g, X, np.vstack([x0, x1]))
+    v_coef, v_pred, n_docs = boot if boot is not None else (np.zeros(3), np.zeros(2), 0)
+
+    def t_of(v_doc: float, v_fit: float) -> float:
+        # Welch-Satterthwaite over the document component and the OLS residual one.
+        df = welch_df(float(v_doc), float(v_fit), n_docs, dof + 1) if n_docs else dof
+        return float(stats.t.ppf(0.5 + level / 2, df)) if df == df and df > 0 else float("nan")
+
+    v_ols = np.diag(cov)
+    se = np.sqrt(v_ols + v_coef)
+    ts = [t_of(v_coef[k], v_ols[k]) for k in range(3)]
+    pred, at_max = float(x0 @ coef), float(x1 @ coef)
+    v_mean0, v_mean1 = float(x0 @ cov @ x0) + v_pred[0], float(x1 @ cov @ x1) + v_pred[1]
+    se_mean, se_new, se_new1 = (math.sqrt(v_mean0), math.sqrt(sigma2 + v_mean0),
+                                math.sqrt(sigma2 + v_mean1))
+    t_mean = t_of(v_pred[0], float(x0 @ cov @ x0))
+    t = t_of(v_pred[0], sigma2 + float(x0 @ cov @ x0))
+    t1 = t_of(v_pred[1], sigma2 + float(x1 @ cov @ x1))
     ss_tot = float(((y - y.mean()) ** 2).sum())
     return LadderFit(
         vocab=vocab, n=n, coef=[float(c) for c in coef], se=[float(s) for s in se],
-        ci_low=[float(c - t * s) for c, s in zip(coef, se, strict=True)],
-        ci_high=[float(c + t * s) for c, s in zip(coef, se, strict=True)],
+        ci_low=[float(c - tk * s) for c, s, tk in zip(coef, se, ts, strict=True)],
+        ci_high=[float(c + tk * s) for c, s, tk in zip(coef, se, ts, strict=True)],
         resid_sd=math.sqrt(sigma2), r2=1 - float(resid @ resid) / ss_tot if ss_tot else float("nan"),
         target_params=int(target_params), target_bytes=target_bytes, bytes_per_token=bpt,
-        predicted_gain=pred, mean_ci=(pred - t * se_mean, pred + t * se_mean),
+        predicted_gain=pred, mean_ci=(pred - t_mean * se_mean, pred + t_mean * se_mean),
         prediction_interval=(pred - t * se_new, pred + t * se_new),
         params_range=(int(g["params"].min()), int(g["params"].max())),
         bytes_range=(float(g["bytes"].min()), max_bytes),
         params_term=float(coef[1] * math.log(target_params / max_params)),
         data_term=float(coef[2] * math.log(target_bytes / max_bytes)),
-        at_max_data=at_max, at_max_data_interval=(at_max - t * se_new1, at_max + t * se_new1),
+        at_max_data=at_max, at_max_data_interval=(at_max - t1 * se_new1, at_max + t1 * se_new1),
         max_abs_observed=float(np.abs(y).max()),
+        n_docs=n_docs, se_doc=tuple(float(math.sqrt(v)) for v in v_coef),  # type: ignore[arg-type]
     )
 
 
@@ -234,13 +317,24 @@ def _fmt(x: float, nd: int = 3) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.{nd}f}"
 
 
+def _interval_note(cells: pd.DataFrame) -> str:
+    methods = set(cells["interval"]) if "interval" in cells else {"t over seeds"}
+    parts = []
+    if "documents + seeds" in methods:
+        parts.append("held-out documents (bootstrap) and seeds as variance components with "
+                     "Welch-Satterthwaite degrees of freedom, as in the study reports")
+    if "t over seeds" in methods:
+        parts.append("t across seeds (records without per-document losses)")
+    return "; ".join(parts)
+
+
 def report_md(cells: pd.DataFrame, fits: dict[str, LadderFit], n_runs: int) -> str:
     lines = [
         "# Scale ladder: Word2Vec's gain against model size and data",
         "",
         f"{n_runs} completed runs. Gain = held-out bpb (val + test documents pooled) of "
         "`<vocab>+word2vec` minus `<vocab>+scratch`, paired by seed: negative means Word2Vec "
-        "helps. Intervals are 95%, t across seeds.",
+        "helps. Intervals are 95%: " + _interval_note(cells) + ".",
         "",
         "| vocab | model | non-embedding params | training bytes | seeds | scratch bpb "
         "| word2vec bpb | gain [95% CI] |",
@@ -252,19 +346,25 @@ def report_md(cells: pd.DataFrame, fits: dict[str, LadderFit], n_runs: int) -> s
                      f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] |")
     lines += ["", "## Log-linear fit", "",
               "Per vocabulary, OLS over the seed-level gains: "
-              "`gain = b0 + b_N ln(params) + b_D ln(bytes)`; standard errors are the classical "
-              "OLS ones (residual variance, which includes seed noise). The data axis moves "
+              "`gain = b0 + b_N ln(params) + b_D ln(bytes)`. A standard error adds the classical "
+              "OLS variance (residuals: seed noise and misfit, at the documents evaluated) and "
+              "the coefficient's variance over bootstrap resamples of the held-out documents "
+              "(one draw for every run, the fit redone per draw), with Welch-Satterthwaite "
+              "degrees of freedom; the last column gives that document part. The data axis moves "
               "two things at once: the language model's training text and the text Word2Vec "
               "is trained on (the same subset), so b_D mixes better vectors with a model that "
               "has more text to learn its own embeddings from.", "",
               "| vocab | runs | b_N per e-fold of params [95% CI] | b_D per e-fold of bytes [95% CI] "
-              "| residual sd | R² |", "|---|---:|---:|---:|---:|---:|"]
+              "| residual sd | R² | document part of se(b_N), se(b_D) |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     for f in fits.values():
         lines.append(f"| {f.vocab} | {f.n} | {_fmt(f.coef[1], 4)} ± {f.se[1]:.4f} "
                      f"[{_fmt(f.ci_low[1], 4)}, {_fmt(f.ci_high[1], 4)}] | "
                      f"{_fmt(f.coef[2], 4)} ± {f.se[2]:.4f} "
                      f"[{_fmt(f.ci_low[2], 4)}, {_fmt(f.ci_high[2], 4)}] | "
-                     f"{f.resid_sd:.4f} | {f.r2:.2f} |")
+                     f"{f.resid_sd:.4f} | {f.r2:.2f} | "
+                     + (f"{f.se_doc[1]:.4f}, {f.se_doc[2]:.4f} ({f.n_docs} documents) |"
+                        if f.n_docs else "— (no per-document losses) |"))
     lines += ["", "## Implied gain at GPT-2 small on 300M tokens — an EXTRAPOLATION", ""]
     for f in fits.values():
         fp, fb = f.extrapolation_factor

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -165,3 +166,70 @@ def test_runs_without_a_pair_are_a_clear_error(tmp_path: Path) -> None:
     (d / "summary.json").write_text(json.dumps(_summary("bpe", "scratch", "ladder_s", 0.1, 0, 2.5)))
     with pytest.raises(SystemExit, match="no word2vec/scratch pair .* 1 completed runs"):
         ladder.analyze(tmp_path, tmp_path / "out")
+
+
+def _with_documents(gains: pd.DataFrame, effect: np.ndarray, slope_on_ln_n: bool) -> pd.DataFrame:
+    """Per-document losses behind each pair's gain: document d's gain is the pair's gain
+    plus effect[d] (times ln N when ``slope_on_ln_n``), every document 1,000 bytes."""
+    n_docs = len(effect)
+    nbytes = np.full(n_docs, 1000.0)
+    out = gains.copy()
+    w2v, scratch = [], []
+    for r in gains.itertuples():
+        doc_gain = r.gain + effect * (math.log(r.params) if slope_on_ln_n else 1.0)
+        base = np.full(n_docs, 3.0 * math.log(2) * 1000.0)
+        scratch.append(base)
+        w2v.append(base + doc_gain * math.log(2) * 1000.0)
+    out["doc_ids"] = [tuple(f"d{i}" for i in range(n_docs))] * len(out)
+    out["doc_nats_w2v"], out["doc_nats_scratch"] = w2v, scratch
+    out["doc_bytes"] = [nbytes] * len(out)
+    # The pooled gain, as load_runs reads it from the split totals.
+    out["gain"] = [float((w - c).sum() / (math.log(2) * nbytes.sum()))
+                   for w, c in zip(w2v, scratch, strict=True)]
+    return out
+
+
+def test_document_component_moves_the_coefficient_it_touches(tmp_path: Path) -> None:
+    fabricate(tmp_path, noise=0.0)  # no seed noise: the OLS residual is zero
+    base = ladder.seed_gains(ladder.load_runs(tmp_path))
+    effect = np.random.default_rng(1).normal(0.0, 0.05, size=16)
+    # Resampling documents shifts every pair's gain by the resampled mean effect.
+    boot_sd = effect.std(ddof=0) / math.sqrt(len(effect))
+    shift = _with_documents(base, effect, slope_on_ln_n=False)
+    fit = ladder.fit_gain(shift, "word", ladder.target_params(), 300e6)
+    assert fit.n_docs == 16
+    # A shift common to every pair moves the intercept only.
+    assert fit.se_doc[0] == pytest.approx(boot_sd, rel=0.05)
+    assert fit.se_doc[1] < 1e-9 and fit.se_doc[2] < 1e-9
+    # An effect proportional to ln N moves b_N by the same amount, and the prediction.
+    slope = ladder.fit_gain(_with_documents(base, effect, slope_on_ln_n=True), "word",
+                            ladder.target_params(), 300e6)
+    assert slope.se_doc[1] == pytest.approx(boot_sd, rel=0.05) and slope.se_doc[2] < 1e-9
+    assert slope.coef[1] == pytest.approx(PLANT["word"][1] + effect.mean(), abs=1e-9)
+    lo, hi = slope.ci_low[1], slope.ci_high[1]
+    assert lo < slope.coef[1] < hi and hi - lo > 2 * 1.96 * boot_sd  # t with finite df
+    # Cells take the same document + seed interval the study reports use.
+    cells = ladder.cell_table(shift)
+    assert set(cells["interval"]) == {"documents + seeds"}
+    g = shift[(shift.vocab == "word") & (shift.model == "ladder_m") & (shift.fraction == 0.3)]
+    from embinit.study.stats import paired_interval
+    iv = paired_interval(np.vstack(list(g["doc_nats_w2v"])), np.vstack(list(g["doc_nats_scratch"])),
+                         np.asarray(g["doc_bytes"].iloc[0]))
+    row = cells[(cells.vocab == "word") & (cells.model == "ladder_m") & (cells.fraction == 0.3)]
+    assert (row["ci_low"].item(), row["ci_high"].item()) == pytest.approx((iv.lo, iv.hi))
+    assert row["gain"].item() == pytest.approx(iv.estimate, abs=1e-12)
+
+
+def test_heldout_documents_are_read_only_when_they_add_up() -> None:
+    s = {"val": {"nats": 3.0, "bytes": 30, "doc_ids": ["a", "b"], "doc_nats": [1.0, 2.0],
+                 "doc_bytes": [10, 20]},
+         "test": {"nats": 4.0, "bytes": 40, "doc_ids": ["c"], "doc_nats": [4.0],
+                  "doc_bytes": [40]}}
+    ids, nats, nbytes = ladder._heldout_docs(s)
+    assert ids == ("val:a", "val:b", "test:c")
+    np.testing.assert_array_equal(nats, [1.0, 2.0, 4.0])
+    np.testing.assert_array_equal(nbytes, [10, 20, 40])
+    s["test"]["nats"] = 5.0  # a charge outside doc_nats: the pooled total is what counts
+    assert ladder._heldout_docs(s) is None
+    del s["val"]["doc_nats"]
+    assert ladder._heldout_docs(s) is None
