@@ -154,7 +154,10 @@ def seed_gains(runs: pd.DataFrame) -> pd.DataFrame:
 def _shared_docs(g: pd.DataFrame) -> tuple[str, ...] | None:
     """The held-out documents every pair in ``g`` was scored on, if they are the same."""
     ids = list(g["doc_ids"]) if "doc_ids" in g else [None]
-    return ids[0] if ids[0] is not None and all(i == ids[0] for i in ids) else None
+    if ids[0] is None or any(i != ids[0] for i in ids):
+        return None
+    nbytes = list(g["doc_bytes"])  # the same documents hold the same bytes in every record
+    return ids[0] if all(np.array_equal(b, nbytes[0]) for b in nbytes) else None
 
 
 def cell_table(gains: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
@@ -165,7 +168,9 @@ def cell_table(gains: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         n = len(g)
         mean = float(g["gain"].mean())
         sd = float(g["gain"].std(ddof=1)) if n > 1 else float("nan")
-        if _shared_docs(g) is not None:
+        if n < 2:  # one seed: no seed variance to estimate, so no interval
+            lo, hi, method = float("nan"), float("nan"), "one seed"
+        elif _shared_docs(g) is not None:
             iv = paired_interval(np.vstack(list(g["doc_nats_w2v"])),
                                  np.vstack(list(g["doc_nats_scratch"])),
                                  np.asarray(g["doc_bytes"].iloc[0]), confidence=level)
@@ -241,7 +246,8 @@ def _doc_bootstrap_var(g: pd.DataFrame, X: np.ndarray, points: np.ndarray,
     scratch = np.vstack(list(g["doc_nats_scratch"]))
     nbytes = np.asarray(g["doc_bytes"].iloc[0], dtype=float)
     draws = np.random.default_rng(seed).integers(0, n_docs, size=(n_boot, n_docs))
-    weights = (draws[:, :, None] == np.arange(n_docs)).sum(axis=1).astype(float)  # B x D
+    flat = (draws + n_docs * np.arange(n_boot)[:, None]).ravel()
+    weights = np.bincount(flat, minlength=n_boot * n_docs).reshape(n_boot, n_docs).astype(float)
     gains = (weights @ (w2v - scratch).T) / (LN2 * (weights @ nbytes))[:, None]  # B x pairs
     coefs = gains @ np.linalg.pinv(X).T  # the fit redone on every resample
     return (coefs.var(axis=0, ddof=1), (coefs @ points.T).var(axis=0, ddof=1), n_docs)

@@ -233,3 +233,41 @@ def test_heldout_documents_are_read_only_when_they_add_up() -> None:
     assert ladder._heldout_docs(s) is None
     del s["val"]["doc_nats"]
     assert ladder._heldout_docs(s) is None
+
+
+def test_document_resamples_weight_documents_by_their_bytes(tmp_path: Path) -> None:
+    # Unequal documents: a resample's gain is pooled nats over pooled bytes, not a mean of
+    # per-document gains; the fit is redone on each resample.
+    fabricate(tmp_path, noise=0.003, rng_seed=2)
+    g = ladder.seed_gains(ladder.load_runs(tmp_path))
+    g = g[g.vocab == "bpe"].reset_index(drop=True)
+    rng = np.random.default_rng(7)
+    n_docs = 5
+    nbytes = rng.integers(100, 5000, size=n_docs).astype(float)
+    w2v = [rng.normal(2.0, 0.3, n_docs) * nbytes for _ in range(len(g))]
+    scratch = [rng.normal(2.1, 0.3, n_docs) * nbytes for _ in range(len(g))]
+    g["doc_ids"] = [tuple("abcde")] * len(g)
+    g["doc_nats_w2v"], g["doc_nats_scratch"] = w2v, scratch
+    g["doc_bytes"] = [nbytes] * len(g)
+    X = np.column_stack([np.ones(len(g)), np.log(g["params"]), np.log(g["bytes"])])
+    point = np.array([[1.0, 18.0, 20.0]])
+    v_coef, v_pred, d = ladder._doc_bootstrap_var(g, X, point, n_boot=300, seed=11)
+    draws = np.random.default_rng(11).integers(0, n_docs, size=(300, n_docs))
+    coefs = []
+    for row in draws:
+        gains = [(w[row].sum() - c[row].sum()) / (math.log(2) * nbytes[row].sum())
+                 for w, c in zip(w2v, scratch, strict=True)]
+        coefs.append(np.linalg.lstsq(X, np.asarray(gains), rcond=None)[0])
+    coefs = np.asarray(coefs)
+    assert d == n_docs
+    np.testing.assert_allclose(v_coef, coefs.var(axis=0, ddof=1), rtol=1e-9)
+    np.testing.assert_allclose(v_pred, (coefs @ point.T).var(axis=0, ddof=1), rtol=1e-9)
+    # A pair scored on other documents (or other bytes) drops the document component.
+    g["doc_bytes"] = [nbytes + 1] + [nbytes] * (len(g) - 1)
+    assert ladder._doc_bootstrap_var(g, X, point) is None
+
+
+def test_a_one_seed_cell_has_no_interval(tmp_path: Path) -> None:
+    fabricate(tmp_path, seeds=1)
+    cells = ladder.cell_table(ladder.seed_gains(ladder.load_runs(tmp_path)))
+    assert cells["ci_low"].isna().all() and set(cells["interval"]) == {"one seed"}
