@@ -241,6 +241,14 @@ def check(gb: float, vocab: str, workdir: Path, seed: int = 0,
     }
 
 
+def _w2v_spec(spec: str) -> str:
+    workers, sep, mode = spec.partition(":")
+    if not workers.isdigit() or int(workers) < 1 or (sep and mode != "file"):
+        raise argparse.ArgumentTypeError(
+            f"{spec!r}: give the number of workers, optionally with :file (e.g. 1, 2, 2:file)")
+    return spec
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m embinit.tools.stream_check", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -250,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", type=Path, default=None,
                    help="where the corpus and caches go (default: a temp dir, removed after)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--word2vec", action="append", metavar="WORKERS[:file]",
+    p.add_argument("--word2vec", action="append", metavar="WORKERS[:file]", type=_w2v_spec,
                    help="also time Word2Vec on the train tokens (repeatable: 1, 2, 2:file)")
     p.add_argument("--w2v-epochs", type=int, default=1)
     p.add_argument("--child", type=Path, help=argparse.SUPPRESS)

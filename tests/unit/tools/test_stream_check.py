@@ -49,3 +49,12 @@ def test_stages_run_on_a_small_corpus(tmp_path: Path, monkeypatch: pytest.Monkey
     assert w1["train_tokens"] == w2["train_tokens"] < out["tokens"]
     assert w1["vectors"] == w2["vectors"] <= out["vocab_size"] and w1["vectors"] > 200
     assert w1["words_per_s"] > 0 and not (tmp_path / "w2v_sentences.txt").exists()
+
+
+@pytest.mark.parametrize("spec", ["x", "0", "2:fil", ":file"])
+def test_a_bad_word2vec_spec_is_refused_before_anything_runs(spec: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        stream_check.main(["--gb", "0.001", "--workdir", str(tmp_path / "w"), "--word2vec", spec])
+    assert exc.value.code == 2 and "number of workers" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
