@@ -45,7 +45,13 @@ from embinit.params import param_breakdown
 from embinit.record import COMPLETED, find_runs, read_config, read_summary
 from embinit.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 from embinit.study.shapes import model_shape
-from embinit.study.stats import BOOTSTRAP_B, BOOTSTRAP_SEED, paired_interval, welch_df
+from embinit.study.stats import (
+    BOOTSTRAP_B,
+    BOOTSTRAP_SEED,
+    doc_resampled_sums,
+    paired_interval,
+    welch_df,
+)
 
 TARGET_MODEL = "gpt2_small"
 TARGET_TOKENS = 300e6
@@ -176,8 +182,7 @@ def cell_table(gains: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                                  np.asarray(g["doc_bytes"].iloc[0]), confidence=level)
             lo, hi, method = iv.lo, iv.hi, "documents + seeds"
         else:
-            half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)) if n > 1 \
-                else float("nan")
+            half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n))
             lo, hi, method = mean - half, mean + half, "t over seeds"
         rows.append({"vocab": vocab, "model": model, "params": int(params), "fraction": frac,
                      "bytes": float(g["bytes"].mean()), "seeds": n, "gain": mean, "sd": sd,
@@ -241,16 +246,14 @@ def _doc_bootstrap_var(g: pd.DataFrame, X: np.ndarray, points: np.ndarray,
     docs = _shared_docs(g)
     if docs is None:
         return None
-    n_docs = len(docs)
-    w2v = np.vstack(list(g["doc_nats_w2v"]))  # pairs x documents
-    scratch = np.vstack(list(g["doc_nats_scratch"]))
+    diffs = [np.asarray(w, dtype=float) - np.asarray(s, dtype=float)
+             for w, s in zip(g["doc_nats_w2v"], g["doc_nats_scratch"], strict=True)]
     nbytes = np.asarray(g["doc_bytes"].iloc[0], dtype=float)
-    draws = np.random.default_rng(seed).integers(0, n_docs, size=(n_boot, n_docs))
-    flat = (draws + n_docs * np.arange(n_boot)[:, None]).ravel()
-    weights = np.bincount(flat, minlength=n_boot * n_docs).reshape(n_boot, n_docs).astype(float)
-    gains = (weights @ (w2v - scratch).T) / (LN2 * (weights @ nbytes))[:, None]  # B x pairs
+    # The study reports' document resampler: one draw of the documents for every column.
+    *nats, total_bytes = doc_resampled_sums([*diffs, nbytes], n_boot, seed)
+    gains = np.column_stack(nats) / (LN2 * total_bytes)[:, None]  # B x pairs
     coefs = gains @ np.linalg.pinv(X).T  # the fit redone on every resample
-    return (coefs.var(axis=0, ddof=1), (coefs @ points.T).var(axis=0, ddof=1), n_docs)
+    return (coefs.var(axis=0, ddof=1), (coefs @ points.T).var(axis=0, ddof=1), len(docs))
 
 
 def fit_gain(gains: pd.DataFrame, vocab: str, target_params: int, target_tokens: float,

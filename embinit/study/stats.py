@@ -177,7 +177,7 @@ def _bytes(values: np.ndarray | Sequence[float], shape: tuple[int, int], name: s
     return arr
 
 
-def _doc_resampled_sums(columns: Sequence[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
+def doc_resampled_sums(columns: Sequence[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
     """Each per-document total (summed over every seed) summed over B resamples of the
     documents: replicate b draws D documents with replacement, one draw for every array
     (that is the pairing), and keeps every seed."""
@@ -259,7 +259,7 @@ def bpb_interval(
     if n.size == 0:
         raise ValueError("no (seed, document) cells")
     b = _bytes(doc_bytes, n.shape, "doc_bytes")
-    sums, bsums = _doc_resampled_sums([n.sum(axis=0), b.sum(axis=0)], n_boot, seed)
+    sums, bsums = doc_resampled_sums([n.sum(axis=0), b.sum(axis=0)], n_boot, seed)
     estimate = float(_bpb(n.sum(), b.sum()))
     per_seed = _bpb(n.sum(axis=1), b.sum(axis=1))
     return _components(estimate, per_seed, _bpb(sums, bsums), n.shape, confidence, test=False)
@@ -294,7 +294,7 @@ def paired_interval(
         raise ValueError("no (seed, document) cells")
     ab = _bytes(arm_bytes, a.shape, "arm_bytes")
     rb = _bytes(arm_bytes if ref_bytes is None else ref_bytes, a.shape, "ref_bytes")
-    sa, sab, sr, srb = _doc_resampled_sums(
+    sa, sab, sr, srb = doc_resampled_sums(
         [a.sum(axis=0), ab.sum(axis=0), r.sum(axis=0), rb.sum(axis=0)], n_boot, seed
     )
     estimate = float(_bpb(a.sum(), ab.sum()) - _bpb(r.sum(), rb.sum()))
@@ -327,7 +327,7 @@ def contrast_interval(
     nbytes = [_bytes(b, shape, f"arm_bytes[{k}]") for k, b in enumerate(arm_bytes)]
     w = [float(x) for x in weights]
     cols = [x for a, b in zip(nats, nbytes, strict=True) for x in (a.sum(axis=0), b.sum(axis=0))]
-    sums = _doc_resampled_sums(cols, n_boot, seed)
+    sums = doc_resampled_sums(cols, n_boot, seed)
     estimate = float(sum(wk * _bpb(a.sum(), b.sum()) for wk, a, b in zip(w, nats, nbytes,
                                                                           strict=True)))
     per_seed = sum(wk * _bpb(a.sum(axis=1), b.sum(axis=1))

@@ -101,7 +101,7 @@ def run_stages(corpus_path: Path, root: Path, vocab: str, word2vec: list[str] | 
 
     from embinit.config import register_configs
     from embinit.params import CONF_DIR
-    from embinit.run.data.cache import build_or_load_token_cache
+    from embinit.run.data.cache import build_or_load_token_cache, encode_method
     from embinit.run.data.corpus import open_corpus
     from embinit.run.data.oov import build_or_load_oov_curve
     from embinit.run.data.tokenizer import build_or_load_tokenizer
@@ -141,7 +141,7 @@ def run_stages(corpus_path: Path, root: Path, vocab: str, word2vec: list[str] | 
         "token_cache_s": round(t3 - t_curve, 2),
         "encode_s": round(encode_s, 2),
         "encode_fast_s": round(encode_fast_s, 2),
-        "cache_encode_call": "encode_batch_fast" if vocab == "bpe" else "encode_batch",
+        "cache_encode_call": encode_method(cfg.vocab),
         **({"word2vec": w2v} if w2v else {}),
     }
 

@@ -217,6 +217,10 @@ def word_counts(texts: Iterable[str], lowercase: bool = False,
 _ISSPACE_NOT_WHITE_SPACE = re.compile("[\x1c-\x1f]")
 
 
+def _regex_words(text: str) -> list[str]:
+    return (_ASCII_WORDS if text.isascii() else _WHITESPACE_WORDS).findall(text)
+
+
 class WordTally:
     """`word_counts` over many texts, fast for whitespace words: whitespace-separated chunks
     are counted in C (``Counter.update(text.split())``) and each distinct chunk is split into
@@ -238,8 +242,7 @@ class WordTally:
             elif _ISSPACE_NOT_WHITE_SPACE.search(text) is None:
                 self._chunks.update(text.split())
             else:
-                self._words.update(
-                    (_ASCII_WORDS if text.isascii() else _WHITESPACE_WORDS).findall(text))
+                self._words.update(_regex_words(text))
 
     def counts(self) -> Counter[str]:
         words = Counter(self._words)
@@ -247,7 +250,7 @@ class WordTally:
             if chunk.isascii() and chunk.isalnum():  # one \w+ word: no regex needed
                 words[chunk] += n
                 continue
-            for w in (_ASCII_WORDS if chunk.isascii() else _WHITESPACE_WORDS).findall(chunk):
+            for w in _regex_words(chunk):
                 words[w] += n
         return words
 

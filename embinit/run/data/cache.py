@@ -152,7 +152,7 @@ def _encode_split(
     unk_id: int, dtype: np.dtype, out_dir: Path,
     spelling_counts: np.ndarray | None, track_layout: bool,
     charges: tuple[SpellingModel, LayoutModel] | None = None, track_spelled: bool = False,
-    token_bytes: np.ndarray | None = None,
+    token_bytes: np.ndarray | None = None, method: str = "encode_batch",
 ) -> Consumer:
     """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
 
@@ -165,7 +165,8 @@ def _encode_split(
     spelled out in byte tokens. With ``token_bytes`` (a byte-level
     vocabulary: bytes per token id) the bookkeeping is vectorised per batch and never looks
     at offsets or surfaces (`byte_level_lengths`); train's spelling counts are then added by
-    the caller from the id counts.
+    the caller from the id counts. ``method`` is the Tokenizer call that encodes
+    (`encode_method`).
     """
     acc = SplitAccumulator(track_layout)
     eod = np.array([eod_id], dtype=dtype)
@@ -230,12 +231,8 @@ def _encode_split(
                 w_extra.write(np.concatenate(extra_parts))
             return batch_bytes
 
-        # BPE needs ids only: encode_batch_fast skips the offsets (tokenizers >= 0.20); the
-        # word arms read offsets or word ids.
-        fast = token_bytes is not None and not track_spelled
-        encode = functools.partial(
-            getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch) if fast
-            else tokenizer.encode_batch, add_special_tokens=False)
+        encode = functools.partial(getattr(tokenizer, method, tokenizer.encode_batch),
+                                   add_special_tokens=False)
         # One batch ahead: a thread encodes the next batch (Rust, GIL released) while this
         # one does the previous batch's bookkeeping, so the Python work overlaps encoding.
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
@@ -267,6 +264,14 @@ def _encode_split(
     if w_extra is not None:
         files[f"{split}.extra.bin"] = w_extra.meta()
     return acc, files
+
+
+def encode_method(vocab_cfg: VocabConfig) -> str:
+    """The Tokenizer method the cache encodes with. BPE needs ids only, and
+    ``encode_batch_fast`` skips the offsets (tokenizers >= 0.20; older ones fall back to
+    ``encode_batch``); the word arms read offsets or word ids."""
+    exact_bpe = not is_closed_vocab(vocab_cfg) and not is_byte_word_vocab(vocab_cfg)
+    return "encode_batch_fast" if exact_bpe else "encode_batch"
 
 
 def _finish(consumer: Consumer) -> tuple[SplitAccumulator, dict[str, Any]]:
@@ -412,7 +417,7 @@ def _build(
             split, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype, out_dir=out_dir,
             spelling_counts=spelling_counts if split == "train" and closed else None,
             token_bytes=token_bytes, track_layout=closed, charges=charges,
-            track_spelled=is_byte_word_vocab(vocab_cfg))
+            track_spelled=is_byte_word_vocab(vocab_cfg), method=encode_method(vocab_cfg))
 
     # Exact vocabularies charge nothing fitted on train: every split in one corpus pass. The
     # closed vocabulary's val/test charges need train's models first: a pass per split.
