@@ -472,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens", type=float, default=TARGET_TOKENS,
                    help="training tokens of the extrapolation target (default 300M)")
     args = p.parse_args(argv)
+    if not args.root.is_dir():
+        p.error(f"{args.root} is not a directory of run records; give the study's experiments "
+                "folder, e.g. experiments/ladder")
     result = analyze(args.root, args.out, args.tokens)
     print(json.dumps({v: {"predicted_gain": f["predicted_gain"],
                           "prediction_interval": f["prediction_interval"]}

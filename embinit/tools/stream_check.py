@@ -241,6 +241,16 @@ def check(gb: float, vocab: str, workdir: Path, seed: int = 0,
     }
 
 
+def _positive_gb(text: str) -> float:
+    try:
+        gb = float(text)
+    except ValueError:
+        gb = float("nan")
+    if not gb > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a corpus size in GB above 0, e.g. 1")
+    return gb
+
+
 def _w2v_spec(spec: str) -> str:
     workers, sep, mode = spec.partition(":")
     if not workers.isdigit() or int(workers) < 1 or (sep and mode != "file"):
@@ -252,7 +262,7 @@ def _w2v_spec(spec: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m embinit.tools.stream_check", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gb", type=float, action="append",
+    p.add_argument("--gb", type=_positive_gb, action="append",
                    help="corpus size in GB (repeat for several sizes; default 1)")
     p.add_argument("--vocab", choices=("bpe", "word"), default="bpe")
     p.add_argument("--workdir", type=Path, default=None,

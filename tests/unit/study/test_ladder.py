@@ -271,3 +271,11 @@ def test_a_one_seed_cell_has_no_interval(tmp_path: Path) -> None:
     fabricate(tmp_path, seeds=1)
     cells = ladder.cell_table(ladder.seed_gains(ladder.load_runs(tmp_path)))
     assert cells["ci_low"].isna().all() and set(cells["interval"]) == {"one seed"}
+
+
+def test_cli_refuses_a_missing_folder_and_writes_nothing(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        ladder.main([str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2 and "not a directory of run records" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -58,3 +58,12 @@ def test_a_bad_word2vec_spec_is_refused_before_anything_runs(spec: str, tmp_path
         stream_check.main(["--gb", "0.001", "--workdir", str(tmp_path / "w"), "--word2vec", spec])
     assert exc.value.code == 2 and "number of workers" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("gb", ["-1", "0", "x"])
+def test_a_bad_size_is_refused_before_anything_runs(gb: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        stream_check.main(["--gb", gb, "--workdir", str(tmp_path / "w")])
+    assert exc.value.code == 2 and "size in GB above 0" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
