@@ -86,15 +86,19 @@ class SplitStats:
     layout_nats: float = 0.0  # closed word vocabulary only: sum of LayoutModel.cost over gaps
     # word(oov=bytes) only: words (ByteLevel pre-tokens) and those spelled out in byte tokens
     # because they are not in the vocabulary (more than one token), with their UTF-8 bytes.
-    n_words: int = 0
-    n_spelled_words: int = 0
-    spelled_bytes: int = 0
+    # None where they were not counted: word(oov=bytes) train (`cache.counts_spelled_words`).
+    n_words: int | None = 0
+    n_spelled_words: int | None = 0
+    spelled_bytes: int | None = 0
 
 
 def oov_rates(stats: SplitStats) -> dict[str, float]:
     """Token, type and byte shares of <unk> (0.0 unless the vocabulary is closed), and the
-    shares of words and bytes spelled out in byte tokens (0.0 unless word(oov=bytes))."""
-    def ratio(a: float, b: float) -> float:
+    shares of words and bytes spelled out in byte tokens (0.0 unless word(oov=bytes); NaN
+    where they were not counted)."""
+    def ratio(a: float | None, b: float | None) -> float:
+        if a is None or b is None:
+            return float("nan")  # not counted on this split
         return float(a / b) if b else 0.0
 
     return {
@@ -169,8 +173,11 @@ class SplitAccumulator:
             self.layout.update(events)
 
     def finish(self, spelling: SpellingModel | None, layout: LayoutModel | None,
-               spelling_ngram: NgramSpeller | None = None) -> SplitStats:
+               spelling_ngram: NgramSpeller | None = None,
+               spelled_counted: bool = True) -> SplitStats:
         s = self.stats
+        if not spelled_counted:
+            s.n_words = s.n_spelled_words = s.spelled_bytes = None
         s.n_tokens = s.n_text_tokens + s.n_docs + 1  # one EOD before each document, one at the end
         s.n_targets = s.n_tokens - 1
         s.n_unk = sum(self.unk_surfaces.values())

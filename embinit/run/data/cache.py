@@ -21,7 +21,10 @@ builds an entry while concurrent runs wait on its lock (`embinit.run.data.lockin
 
 Speed (the goal is the bare ``encode_batch`` rate): byte-level vocabularies (bpe,
 word(oov=bytes)) never touch offsets or token surfaces: bytes per token come from a per-id
-lookup (`byte_level_lengths`), types and spelling counts from counts per id. Exact
+lookup (`byte_level_lengths`), types and spelling counts from counts per id. They encode with
+``encode_batch_fast`` (ids only, ~30% less encoder work), except word(oov=bytes)'s val and
+test, whose word ids give the spelled-word rates the reports read; its train split's spelled
+words are therefore not counted (None in SplitStats), see `counts_spelled_words`. Exact
 vocabularies write all three splits in one pass over the corpus; the closed vocabulary reads
 it once per split, since val/test charges use models fitted on train. The word-level OOV
 curve is a property of the corpus, not of the arm: its own stage (`embinit.run.data.oov`)
@@ -68,7 +71,8 @@ log = logging.getLogger(__name__)
 # 6: held-out document ids in meta.json.
 # 7: byte-level vocabularies' bookkeeping from ids (n_types = distinct ids, spelling counts of
 #    the tokens' own bytes); the arrays themselves are unchanged.
-CACHE_FORMAT = 7
+# 8: word(oov=bytes) train encoded ids-only: its spelled-word counts are None; arrays unchanged.
+CACHE_FORMAT = 8
 NBYTES_DTYPE = np.dtype(np.uint32)
 EXTRA_DTYPE = np.dtype(np.float32)
 KINDS = ("ids", "nbytes", "extra")
@@ -266,12 +270,21 @@ def _encode_split(
     return acc, files
 
 
-def encode_method(vocab_cfg: VocabConfig) -> str:
-    """The Tokenizer method the cache encodes with. BPE needs ids only, and
-    ``encode_batch_fast`` skips the offsets (tokenizers >= 0.20; older ones fall back to
-    ``encode_batch``); the word arms read offsets or word ids."""
-    exact_bpe = not is_closed_vocab(vocab_cfg) and not is_byte_word_vocab(vocab_cfg)
-    return "encode_batch_fast" if exact_bpe else "encode_batch"
+def counts_spelled_words(vocab_cfg: VocabConfig, split: str) -> bool:
+    """Whether the cache counts `split`'s words spelled out in byte tokens: word(oov=bytes)
+    val and test only. Counting needs each token's word id, which only ``encode_batch``
+    returns, at a third more encoder work; on train (the bulk of the text) nothing reads the
+    count: the reports' spelled-word rates are val/test's."""
+    return is_byte_word_vocab(vocab_cfg) and split != "train"
+
+
+def encode_method(vocab_cfg: VocabConfig, split: str) -> str:
+    """The Tokenizer method the cache encodes `split` with: ``encode_batch_fast`` (ids only;
+    no offsets, no word ids; tokenizers >= 0.20, older ones fall back to ``encode_batch``)
+    wherever ids are all the bookkeeping needs; ``encode_batch`` for the closed vocabulary
+    (offsets) and where spelled words are counted (word ids)."""
+    needs_more = is_closed_vocab(vocab_cfg) or counts_spelled_words(vocab_cfg, split)
+    return "encode_batch" if needs_more else "encode_batch_fast"
 
 
 def _finish(consumer: Consumer) -> tuple[SplitAccumulator, dict[str, Any]]:
@@ -417,7 +430,8 @@ def _build(
             split, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype, out_dir=out_dir,
             spelling_counts=spelling_counts if split == "train" and closed else None,
             token_bytes=token_bytes, track_layout=closed, charges=charges,
-            track_spelled=is_byte_word_vocab(vocab_cfg), method=encode_method(vocab_cfg))
+            track_spelled=counts_spelled_words(vocab_cfg, split),
+            method=encode_method(vocab_cfg, split))
 
     # Exact vocabularies charge nothing fitted on train: every split in one corpus pass. The
     # closed vocabulary's val/test charges need train's models first: a pass per split.
@@ -442,7 +456,9 @@ def _build(
                 # digits and foreign script than running text), so the charge is tighter
                 # than a fit on all words that frequent short words would dominate.
                 spelling_ngram = NgramSpeller.fit(accs["train"].unk_surfaces)
-    stats = {split: asdict(acc.finish(spelling, layout, spelling_ngram))
+    stats = {split: asdict(acc.finish(spelling, layout, spelling_ngram,
+                                      spelled_counted=counts_spelled_words(vocab_cfg, split)
+                                      or not is_byte_word_vocab(vocab_cfg)))
              for split, acc in accs.items()}
     total = sum(s["n_bytes"] for s in stats.values())
     seconds = time.perf_counter() - t0

@@ -79,12 +79,16 @@ def train_subset(split: TokenSplit, eod_id: int, fraction: float, salt: int) -> 
         unk_spelling_nats_ngram=s.unk_spelling_nats_ngram * share,
         n_gaps=round(s.n_gaps * share),
         layout_nats=s.layout_nats * share,
-        n_words=round(s.n_words * share),
-        n_spelled_words=round(s.n_spelled_words * share),
-        spelled_bytes=round(s.spelled_bytes * share),
+        n_words=_scaled(s.n_words, share),
+        n_spelled_words=_scaled(s.n_spelled_words, share),
+        spelled_bytes=_scaled(s.spelled_bytes, share),
     )
     charges = cut(split.charges) if split.charges is not None else None
     return TokenSplit(ids=ids, nbytes=nbytes, stats=stats, charges=charges)
+
+
+def _scaled(count: int | None, share: float) -> int | None:
+    return None if count is None else round(count * share)  # None: not counted
 
 
 def with_train_fraction(cache: TokenCache, fraction: float, salt: int) -> TokenCache:

@@ -39,7 +39,7 @@ def test_stages_run_on_a_small_corpus(tmp_path: Path, monkeypatch: pytest.Monkey
     assert out["tokens"] > 0 and out["vocab_size"] > 258
     assert out["token_cache_s"] >= 0 and out["encode_s"] > 0 and out["encode_fast_s"] > 0
     assert out["oov_curve_s"] > 0  # the first arm on a corpus builds the curve
-    assert out["cache_encode_call"] == ("encode_batch_fast" if vocab == "bpe" else "encode_batch")
+    assert out["cache_encode_call"] == "encode_batch_fast"  # train: ids only, both arms
     # Word2Vec at both settings saw every train token (EODs excluded) and kept vectors for
     # the tokens that occur (min_count 1): at most the vocabulary, at least the 2,000 words'
     # worth of the synthetic text's frequent types.

@@ -1,5 +1,7 @@
 """data.train_fraction: nested, seeded random subsets of whole train documents."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -53,6 +55,13 @@ def test_train_subset_recounts_the_stream() -> None:
     assert sub.stats.n_bytes >= 30 and sub.stats.n_tokens == len(expect)
     assert sub.stats.n_targets == len(expect) - 1
     assert train_subset(split, EOD, 1.0, salt=3) is split
+    # Counts scale with the kept text tokens; a count that was never made stays None.
+    share = (len(expect) - len(keep)) / STATS.n_text_tokens
+    assert sub.stats.n_words == round(9 * share) and sub.stats.n_spelled_words == round(3 * share)
+    uncounted = dataclasses.replace(STATS, n_words=None, n_spelled_words=None, spelled_bytes=None)
+    sub = train_subset(TokenSplit(ids=IDS, nbytes=NBYTES, stats=uncounted), EOD, 0.3, salt=3)
+    assert (sub.stats.n_words, sub.stats.n_spelled_words, sub.stats.spelled_bytes) == (
+        None, None, None)
 
 
 def test_a_subset_has_its_own_cache_key() -> None:

@@ -22,6 +22,7 @@ from embinit.run.data.tokenizer import (
     ranked_words,
     train_tokenizer,
 )
+from embinit.storage import read_json
 
 WORD_BYTES = VocabConfig(name="word", oov="bytes", size=300, min_count=2)
 MIXED = (
@@ -200,8 +201,13 @@ def test_spelled_shares_exact(tmp_path):
         assert split.charges is None and s.n_unk == 0 and s.n_gaps == 0
         assert s.unk_spelling_nats == s.unk_spelling_nats_ngram == s.layout_nats == 0.0
     assert not any(p.name.endswith("extra.bin") for p in cache.dir.iterdir())
+    # Train is encoded ids-only (encode_batch_fast: no word ids), so its spelled words are
+    # not counted: None, never a 0 that reads as "no word spelled out"; its rates are NaN.
     train = cache.splits["train"].stats
-    assert (train.n_words, train.n_spelled_words, train.spelled_bytes) == (11, 2, 3 + 4)
+    assert (train.n_words, train.n_spelled_words, train.spelled_bytes) == (None, None, None)
+    assert np.isnan(oov_rates(train)["spelled_word_rate"])
+    assert oov_rates(train)["token_rate"] == 0.0
+    assert read_json(cache.dir / "meta.json")["splits"]["train"]["n_words"] is None
 
 
 def test_other_vocabularies_report_no_spelled_words(tmp_path):
