@@ -1,6 +1,7 @@
 """Scale check of the data stages: tokenize a synthetic corpus of N GB in bounded memory.
 
-``python -m embinit.tools.stream_check --gb 1 [--gb 0.1 ...] [--vocab bpe|word]`` writes a
+``python -m embinit.tools.stream_check --gb 1 [--gb 0.1 ...] [--vocab bpe|word|word-unk]``
+(word: the exact arm, oov=bytes; word-unk: the closed vocabulary, oov=unk) writes a
 synthetic text corpus of the requested size (Zipf-distributed words from a fixed word list
 plus a trickle of never-seen words, in lines, sentences and blank-line-separated documents;
 generated chunk by chunk), then runs the real data stages on it in a fresh subprocess:
@@ -8,15 +9,16 @@ generated chunk by chunk), then runs the real data stages on it in a fresh subpr
 and ``build_or_load_token_cache``. It prints one JSON line per size with the child's peak
 resident memory (``getrusage(RUSAGE_CHILDREN).ru_maxrss``), wall times per stage and the
 throughputs: ``mb_per_s`` (the token cache stage, what every arm pays: reading the splits,
-encoding and all its bookkeeping), ``encode_mb_per_s`` and ``encode_fast_mb_per_s`` (bare
+encoding and all its bookkeeping); ``encode_mb_per_s`` and ``encode_fast_mb_per_s`` (bare
 ``Tokenizer.encode_batch`` and ``encode_batch_fast`` on the same documents in the same
-process and batches, one batch after another, timing the encode calls alone) and ``ratio``
-= mb_per_s / the bare rate of the call the arm's cache encodes train with (the goal: >= 0.8):
-``encode_batch_fast`` (ids only) for both arms; the word arm encodes val and test with
-``encode_batch``, for their word ids (`cache.encode_method`). ``ratio_vs_encode_batch``
-divides by ``encode_batch`` for every arm. The one-pass build can encode a train, a val and
-a test batch at once, so a ratio can exceed 1. The word
-OOV curve is a corpus statistic that only the first arm on a corpus builds (``oov_curve_s``);
+process and the cache's batches, split by split, timing the encode calls alone); and
+``encode_calls_mb_per_s``, the bare rate of the very calls the cache makes on each split
+(`cache.encode_method`: ``encode_batch_fast`` where ids suffice, i.e. all of bpe and word's
+train; ``encode_batch`` for word's val/test word ids and word-unk's offsets). ``ratio`` =
+mb_per_s / encode_calls_mb_per_s (the goal: >= 0.8); ``ratio_vs_encode_batch`` and
+``ratio_vs_encode_batch_fast`` divide by one call's rate for every split. The one-pass build
+can encode a train, a val and a test batch at once, so a ratio can exceed 1. The word OOV
+curve is a corpus statistic that only the first arm on a corpus builds (``oov_curve_s``);
 ``first_arm_ratio`` charges it to the token cache as well.
 
 ``--word2vec SPEC`` (repeatable; ``1``, ``2``, ``2:file``: workers, and gensim's
@@ -48,6 +50,9 @@ from typing import Any
 import numpy as np
 
 CHUNK_WORDS = 1 << 20
+# --vocab choice -> the config overrides of that arm's vocabulary.
+VOCAB_OVERRIDES = {"bpe": ["vocab=bpe"], "word": ["vocab=word"],
+                   "word-unk": ["vocab=word", "vocab.oov=unk"]}
 # Separator after each word: space, sentence end, line end, document end (blank line).
 _SEPARATORS = (" ", ". ", "\n", "\n\n")
 _SEPARATOR_P = (0.86, 0.06, 0.0788, 0.0012)  # ~830 words (~6 KB) per document
@@ -105,13 +110,14 @@ def run_stages(corpus_path: Path, root: Path, vocab: str, word2vec: list[str] | 
     from embinit.run.data.cache import build_or_load_token_cache, encode_method
     from embinit.run.data.corpus import open_corpus
     from embinit.run.data.oov import build_or_load_oov_curve
+    from embinit.run.data.split import SPLITS
     from embinit.run.data.tokenizer import build_or_load_tokenizer
 
     rss_start = _peak_rss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["data=text_files", f"data.path={corpus_path}",
-                                           f"vocab={vocab}", f"paths.root={root}",
+                                           *VOCAB_OVERRIDES[vocab], f"paths.root={root}",
                                            "init=word2vec"])
     cache_root = root / "cache"
     t0 = time.perf_counter()
@@ -124,8 +130,9 @@ def run_stages(corpus_path: Path, root: Path, vocab: str, word2vec: list[str] | 
     t_curve = time.perf_counter()
     cache = build_or_load_token_cache(corpus, cfg.data, cfg.vocab, tokenizer, tok_path, cache_root)
     t3 = time.perf_counter()
-    encode_s = bare_encode_seconds(corpus, tokenizer)
-    encode_fast_s = bare_encode_seconds(corpus, tokenizer, method="encode_batch_fast")
+    bare = {m: bare_encode_seconds(corpus, tokenizer, cfg.data, method=m)
+            for m in ("encode_batch", "encode_batch_fast")}
+    calls = {split: encode_method(cfg.vocab, split) for split in SPLITS}
     stats = {k: v.stats for k, v in cache.splits.items()}
     dim = int(cfg.init.dim or cfg.model.d_model)  # as the pipeline sizes Word2Vec
     w2v = [word2vec_timing(cache, tokenizer, cfg.init, dim, spec, w2v_epochs, root)
@@ -140,9 +147,13 @@ def run_stages(corpus_path: Path, root: Path, vocab: str, word2vec: list[str] | 
         "tokenizer_train_s": round(t2 - t1, 1),
         "oov_curve_s": round(t_curve - t2, 2),
         "token_cache_s": round(t3 - t_curve, 2),
-        "encode_s": round(encode_s, 2),
-        "encode_fast_s": round(encode_fast_s, 2),
-        "cache_encode_call": encode_method(cfg.vocab, "train"),
+        "encode_s": round(sum(bare["encode_batch"].values()), 2),
+        "encode_fast_s": round(sum(bare["encode_batch_fast"].values()), 2),
+        # The bare time of the very calls the cache makes, split by split: its floor.
+        "encode_calls_s": round(sum(bare[m][split] for split, m in calls.items()), 2),
+        "cache_encode_calls": calls,
+        "bare_split_s": {m: {split: round(t, 2) for split, t in by_split.items()}
+                         for m, by_split in bare.items()},
         **({"word2vec": w2v} if w2v else {}),
     }
 
@@ -181,24 +192,32 @@ def word2vec_timing(cache: Any, tokenizer: Any, init_cfg: Any, dim: int, spec: s
             "words_per_s": round(n_tokens * epochs / train_s)}
 
 
-def bare_encode_seconds(corpus: Any, tokenizer: Any, batch_size: int = 256,
-                        method: str = "encode_batch") -> float:
-    """Seconds spent in ``tokenizer.<method>`` alone over every document, in the cache's
-    batches (the encodings are dropped outside the timed call)."""
+def bare_encode_seconds(corpus: Any, tokenizer: Any, data_cfg: Any, batch_size: int = 256,
+                        method: str = "encode_batch") -> dict[str, float]:
+    """Seconds per split spent in ``tokenizer.<method>`` alone, over every document in the
+    cache's batches (a split's documents in corpus order; the encodings are dropped outside
+    the timed call)."""
+    from embinit.run.data.split import SPLITS, SplitAssigner
+
     encode = getattr(tokenizer, method)
-    spent = 0.0
-    batch: list[str] = []
-    for doc in corpus:
-        batch.append(doc.text)
-        if len(batch) == batch_size:
-            t = time.perf_counter()
-            encode(batch, add_special_tokens=False)
-            spent += time.perf_counter() - t
-            batch = []
-    if batch:
+    spent = dict.fromkeys(SPLITS, 0.0)
+    pending: dict[str, list[str]] = {split: [] for split in SPLITS}
+
+    def timed(split: str) -> None:
         t = time.perf_counter()
-        encode(batch, add_special_tokens=False)
-        spent += time.perf_counter() - t
+        encode(pending[split], add_special_tokens=False)
+        spent[split] += time.perf_counter() - t
+        pending[split] = []
+
+    assign = SplitAssigner.of(data_cfg)
+    for doc in corpus:
+        split = assign(doc.doc_id)
+        pending[split].append(doc.text)
+        if len(pending[split]) == batch_size:
+            timed(split)
+    for split in SPLITS:
+        if pending[split]:
+            timed(split)
     return spent
 
 
@@ -222,8 +241,6 @@ def check(gb: float, vocab: str, workdir: Path, seed: int = 0,
         raise RuntimeError("a previous child had a higher peak RSS; run one size per process")
     child = json.loads(proc.stdout.strip().splitlines()[-1])
     mb = child["text_bytes"] / 1e6
-    limit_s = child["encode_fast_s" if child["cache_encode_call"] == "encode_batch_fast"
-                    else "encode_s"]
     return {
         "gb": gb,
         "vocab": vocab,
@@ -236,9 +253,12 @@ def check(gb: float, vocab: str, workdir: Path, seed: int = 0,
         "mb_per_s": round(mb / child["token_cache_s"], 2),
         "encode_mb_per_s": round(mb / child["encode_s"], 2),
         "encode_fast_mb_per_s": round(mb / child["encode_fast_s"], 2),
-        "ratio": round(limit_s / child["token_cache_s"], 3),
+        "encode_calls_mb_per_s": round(mb / child["encode_calls_s"], 2),
+        "ratio": round(child["encode_calls_s"] / child["token_cache_s"], 3),
         "ratio_vs_encode_batch": round(child["encode_s"] / child["token_cache_s"], 3),
-        "first_arm_ratio": round(limit_s / (child["token_cache_s"] + child["oov_curve_s"]), 3),
+        "ratio_vs_encode_batch_fast": round(child["encode_fast_s"] / child["token_cache_s"], 3),
+        "first_arm_ratio": round(child["encode_calls_s"]
+                                 / (child["token_cache_s"] + child["oov_curve_s"]), 3),
     }
 
 
@@ -265,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gb", type=_positive_gb, action="append",
                    help="corpus size in GB (repeat for several sizes; default 1)")
-    p.add_argument("--vocab", choices=("bpe", "word"), default="bpe")
+    p.add_argument("--vocab", choices=tuple(VOCAB_OVERRIDES), default="bpe")
     p.add_argument("--workdir", type=Path, default=None,
                    help="where the corpus and caches go (default: a temp dir, removed after)")
     p.add_argument("--seed", type=int, default=0)

@@ -19,12 +19,13 @@ file's dtype, length and sha256 plus per-split statistics. An entry is complete 
 meta.json exists and every check passes; anything else is rebuilt, never used. One run
 builds an entry while concurrent runs wait on its lock (`embinit.run.data.locking`).
 
-Speed (the goal is the bare ``encode_batch`` rate): byte-level vocabularies (bpe,
-word(oov=bytes)) never touch offsets or token surfaces: bytes per token come from a per-id
-lookup (`byte_level_lengths`), types and spelling counts from counts per id. They encode with
-``encode_batch_fast`` (ids only, ~30% less encoder work), except word(oov=bytes)'s val and
-test, whose word ids give the spelled-word rates the reports read; its train split's spelled
-words are therefore not counted (None in SplitStats), see `counts_spelled_words`. Exact
+Speed (the goal: the bare encoder's rate, measured by `embinit.tools.stream_check`):
+byte-level vocabularies (bpe, word(oov=bytes)) never touch offsets or token surfaces: bytes
+per token come from a per-id lookup (`byte_level_lengths`), types and spelling counts from
+counts per id. They encode with ``encode_batch_fast`` (ids only, ~26% less encoder time),
+except word(oov=bytes)'s val and test, whose word ids give the spelled-word rates the
+reports read; its train split's spelled words are therefore not counted (None in
+SplitStats), see `counts_spelled_words`. Exact
 vocabularies write all three splits in one pass over the corpus; the closed vocabulary reads
 it once per split, since val/test charges use models fitted on train. The word-level OOV
 curve is a property of the corpus, not of the arm: its own stage (`embinit.run.data.oov`)
@@ -165,8 +166,8 @@ def _encode_split(
 
     Also accumulates the spelling counts (train), so the corpus is read once per split. With
     ``charges`` (word-level val/test, models fitted on train) it also writes
-    ``{split}.extra.bin``. With ``track_spelled`` (word(oov=bytes)) it counts the words
-    spelled out in byte tokens. With ``token_bytes`` (a byte-level
+    ``{split}.extra.bin``. With ``track_spelled`` (word(oov=bytes) val/test,
+    `counts_spelled_words`) it counts the words spelled out in byte tokens. With ``token_bytes`` (a byte-level
     vocabulary: bytes per token id) the bookkeeping is vectorised per batch and never looks
     at offsets or surfaces (`byte_level_lengths`); train's spelling counts are then added by
     the caller from the id counts. ``method`` is the Tokenizer call that encodes

@@ -28,7 +28,7 @@ def test_synthetic_corpus_is_zipfian_text_in_documents(tmp_path: Path,
     assert again.read_bytes() == path.read_bytes()
 
 
-@pytest.mark.parametrize("vocab", ["bpe", "word"])
+@pytest.mark.parametrize("vocab", ["bpe", "word", "word-unk"])
 def test_stages_run_on_a_small_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       vocab: str) -> None:
     monkeypatch.setattr(stream_check, "CHUNK_WORDS", 20_000)
@@ -39,7 +39,17 @@ def test_stages_run_on_a_small_corpus(tmp_path: Path, monkeypatch: pytest.Monkey
     assert out["tokens"] > 0 and out["vocab_size"] > 258
     assert out["token_cache_s"] >= 0 and out["encode_s"] > 0 and out["encode_fast_s"] > 0
     assert out["oov_curve_s"] > 0  # the first arm on a corpus builds the curve
-    assert out["cache_encode_call"] == "encode_batch_fast"  # train: ids only, both arms
+    # Ids only wherever ids suffice; word ids for the word arm's val/test spelled-word rates;
+    # offsets for the closed vocabulary. The floor sums each split's own call.
+    fast, full = "encode_batch_fast", "encode_batch"
+    assert out["cache_encode_calls"] == {
+        "bpe": dict(train=fast, val=fast, test=fast), "word": dict(train=fast, val=full, test=full),
+        "word-unk": dict(train=full, val=full, test=full)}[vocab]
+    bare = out["bare_split_s"]
+    for method, total in (("encode_batch", "encode_s"), ("encode_batch_fast", "encode_fast_s")):
+        assert sum(bare[method].values()) == pytest.approx(out[total], abs=0.02)
+    floor = sum(bare[m][split] for split, m in out["cache_encode_calls"].items())
+    assert out["encode_calls_s"] == pytest.approx(floor, abs=0.02)
     # Word2Vec at both settings saw every train token (EODs excluded) and kept vectors for
     # the tokens that occur (min_count 1): at most the vocabulary, at least the 2,000 words'
     # worth of the synthetic text's frequent types.

@@ -183,3 +183,44 @@ def test_oov_curve_is_counted_once_per_corpus_and_shared_by_arms(tmp_path, monke
     assert built["bpe"].word_oov_curve == built["word"].word_oov_curve
     assert built["word"].word_oov_curve[0]["vocab_size"] == 1000
     assert len(list((tmp_path / "oov_curves").glob("*.json"))) == 1
+
+
+class RecordingTokenizer:
+    """A Tokenizer whose encode calls are recorded as (method, number of texts)."""
+
+    def __init__(self, tok) -> None:
+        self._tok, self.calls = tok, []
+
+    def __getattr__(self, name):
+        attr = getattr(self._tok, name)
+        if not name.startswith("encode"):
+            return attr
+
+        def call(texts, **kwargs):
+            self.calls.append((name, len(texts)))
+            return attr(texts, **kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize(("name", "fast_splits"), [
+    ("bpe", ("train", "val", "test")), ("word", ("train",)), ("word_unk", ())])
+def test_ids_only_encoding_where_ids_suffice(tmp_path, name, fast_splits):
+    # encode_batch_fast (no offsets, no word ids) for every BPE split and the exact word
+    # arm's train; word ids for that arm's val/test spelled-word rates; offsets everywhere
+    # for the closed vocabulary.
+    docs = [Document(f"d{i}", f"doc {i} has words, more words and word{i % 7}.")
+            for i in range(60)]
+    corpus = Corpus.from_documents(docs)
+    data = DataConfig(name="text_files", min_doc_chars=1, val_fraction=0.2, test_fraction=0.2)
+    cfg = VOCABS.get(name) or VocabConfig(name="word", oov="unk", size=50)
+    tok, path, _ = build_or_load_tokenizer(corpus, data, cfg, tmp_path)
+    recording = RecordingTokenizer(tok)
+    cache = build_or_load_token_cache(corpus, data, cfg, recording, path, tmp_path)
+    n_docs = {split: s.stats.n_docs for split, s in cache.splits.items()}
+    texts = Counter()
+    for method, n in recording.calls:
+        texts[method] += n
+    assert texts["encode_batch_fast"] == sum(n_docs[s] for s in fast_splits)
+    assert texts["encode_batch"] == sum(n_docs.values()) - texts["encode_batch_fast"]
+    assert min(n_docs.values()) > 0
