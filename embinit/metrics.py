@@ -238,6 +238,67 @@ def layout_events(text: str, offsets: list[tuple[int, int]]) -> list[tuple[str, 
     return events
 
 
+_CLASSES = (WORD, PUNCT, EDGE)
+_ASCII_WORD = np.array([chr(c).isalnum() or chr(c) == "_" for c in range(128)])
+_ONE_CHAR_GAPS = 0x110000  # gap codes: 0 empty, 1 + code point for one character, then longer
+
+
+def layout_event_index(text: str, offsets: np.ndarray) -> tuple[list[tuple[str, str]],
+                                                                 np.ndarray]:
+    """`layout_events` as its distinct events plus, per event, an index into them.
+
+    ``offsets`` is the (n, 2) array of the tokens' character offsets. Equal to
+    ``[events[i] for i in index] == layout_events(text, offsets)`` (tested), the distinct
+    events in order of first occurrence, in numpy: the
+    token classes come from a lookup on each token's first code point and the one-character
+    gaps from code points, so only the distinct events and the longer gaps are Python
+    strings. The closed vocabulary's cache counts and prices gaps from it.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    cp = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+    n = len(starts)
+    # Token classes (0 word, 1 punctuation) from the first character; an empty token is
+    # punctuation, as token_class("") is.
+    first = np.full(n, -1, dtype=np.int64)
+    nonempty = ends > starts
+    first[nonempty] = cp[starts[nonempty]]
+    word = np.zeros(n, dtype=bool)
+    ascii_ = (first >= 0) & (first < 128)
+    word[ascii_] = _ASCII_WORD[first[ascii_]]
+    for c in np.unique(first[first >= 128]):
+        word[first == c] = chr(int(c)).isalnum()
+    cls = np.where(word, 0, 1)
+    edge = np.array([2])
+    ctx = np.concatenate([edge, cls]) * 3 + np.concatenate([cls, edge])  # n + 1 gaps
+    # Gap i runs from the end of token i-1 (0 for the first) to the start of token i (the
+    # end of the text for the last); a slice running backwards is empty.
+    lo = np.concatenate([[0], ends])
+    hi = np.concatenate([starts, [len(text)]])
+    length = np.maximum(hi - lo, 0)
+    gap = np.zeros(n + 1, dtype=np.int64)
+    one = length == 1
+    gap[one] = 1 + cp[lo[one]]
+    longer: dict[str, int] = {}
+    for i in np.flatnonzero(length > 1):
+        g = text[lo[i]:hi[i]]
+        gap[i] = longer.setdefault(g, _ONE_CHAR_GAPS + 1 + len(longer))
+    uniq, first_at, index = np.unique(gap * 9 + ctx, return_index=True, return_inverse=True)
+    # Distinct events in order of first occurrence, as counting layout_events would insert
+    # them: sums over the counts then run in the same order, to the last bit.
+    order = np.argsort(first_at, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    uniq, index = uniq[order], rank[index.reshape(-1)]
+    by_code = {code: g for g, code in longer.items()}
+    events = []
+    for key in uniq.tolist():
+        code, c = divmod(key, 9)
+        g = "" if code == 0 else chr(code - 1) if code <= _ONE_CHAR_GAPS else by_code[code]
+        events.append((f"{_CLASSES[c // 3]}|{_CLASSES[c % 3]}", g))
+    return events, index
+
+
 @dataclass(frozen=True)
 class LayoutModel:
     """Prices the gaps between word-level tokens: the bytes the word model never predicts.

@@ -14,6 +14,7 @@ from embinit.metrics import (
     NgramSpeller,
     SpellingModel,
     bits_per_byte,
+    layout_event_index,
     layout_events,
     lossless_bpb,
     oov_adjusted_bpb,
@@ -55,6 +56,39 @@ def test_layout_events_reconstruct_the_text() -> None:
                       ("p|^", "\n")]
     rebuilt = "".join(gap + text[a:b] for (_, gap), (a, b) in zip(events, offsets, strict=False))
     assert rebuilt + events[-1][1] == text
+
+
+def test_layout_event_index_hand_computed() -> None:
+    text = "Hi, you  there.\n"
+    events, index = layout_event_index(text, np.array([(0, 2), (2, 3), (4, 7), (9, 14),
+                                                       (14, 15)]))
+    # Distinct events in order of first occurrence; "w|p" with no gap occurs twice.
+    assert events == [("^|w", ""), ("w|p", ""), ("p|w", " "), ("w|w", "  "), ("p|^", "\n")]
+    assert index.tolist() == [0, 1, 2, 3, 1, 4]
+
+
+def _random_offsets(rng: np.random.Generator, n_chars: int) -> np.ndarray:
+    pairs = np.sort(rng.integers(0, n_chars + 1, size=(int(rng.integers(0, 7)), 2)), axis=1)
+    return pairs[np.argsort(pairs[:, 0])] if rng.random() < 0.5 else pairs
+
+
+def test_layout_event_index_equals_layout_events() -> None:
+    # Real tokenizer offsets and arbitrary ones (empty, overlapping, out of order), over
+    # one- and multi-character gaps of ASCII, non-ASCII and astral characters, digits and _.
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({"<unk>": 0}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    alphabet = list("ab _.,\n\t  é漢😀½²\u00a0\u3000-'\x1c0\u2028")
+    rng = np.random.default_rng(0)
+    for k in range(3000):
+        text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 30))))
+        offsets = (tok.encode(text, add_special_tokens=False).offsets if k % 2
+                   else [tuple(p) for p in _random_offsets(rng, len(text)).tolist()])
+        events, index = layout_event_index(text, np.array(offsets, dtype=np.int64))
+        ref = layout_events(text, offsets)
+        assert [events[i] for i in index] == ref
+        assert events == list(dict.fromkeys(ref))  # first-occurrence order
 
 
 def test_layout_model_hand_computed() -> None:

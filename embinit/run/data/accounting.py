@@ -172,6 +172,12 @@ class SplitAccumulator:
         if self.layout is not None and events is not None:
             self.layout.update(events)
 
+    def add_layout(self, events: list[tuple[str, str]], counts: np.ndarray) -> None:
+        """Count gaps given as distinct (context, gap) events and how often each occurs."""
+        if self.layout is not None:
+            for event, n in zip(events, counts.tolist(), strict=True):
+                self.layout[event] += n
+
     def finish(self, spelling: SpellingModel | None, layout: LayoutModel | None,
                spelling_ngram: NgramSpeller | None = None,
                spelled_counted: bool = True) -> SplitStats:
