@@ -155,22 +155,28 @@ class SplitAccumulator:
         counts[eod_id] -= n_eod
         self.id_counts = counts if self.id_counts is None else self.id_counts + counts
 
-    def add(self, text: str, ids: np.ndarray, events: list[tuple[str, str]] | None,
-            surfaces: list[str], unk_id: int,
-            spelled: tuple[int, int, int] | None = None) -> None:
+    def add_word_level(self, n_bytes: int, n_tokens: int, surfaces: list[str] | None,
+                       unk_surfaces: list[str]) -> None:
+        """Statistics of one closed-vocabulary document: its size, its token surfaces (the
+        types; None where every surface but <unk>'s is its token's string, see
+        `count_known_ids`) and the surfaces that became <unk>."""
         s = self.stats
         s.n_docs += 1
-        s.n_bytes += len(text.encode("utf-8"))
-        s.n_text_tokens += len(ids)
-        if spelled is not None:
-            s.n_words += spelled[0]
-            s.n_spelled_words += spelled[1]
-            s.spelled_bytes += spelled[2]
-        self.types.update(surfaces)
-        for i in np.flatnonzero(ids == unk_id):
-            self.unk_surfaces[surfaces[i]] += 1
-        if self.layout is not None and events is not None:
-            self.layout.update(events)
+        s.n_bytes += n_bytes
+        s.n_text_tokens += n_tokens
+        if surfaces is not None:
+            self.types.update(surfaces)
+        self.unk_surfaces.update(unk_surfaces)
+
+    def count_known_ids(self, ids: np.ndarray, vocab_size: int, eod_id: int, n_eod: int,
+                        unk_id: int) -> None:
+        """Counts per id of a batch's tokens (and its ``n_eod`` EODs) other than <unk>: where
+        each known token's surface is its own string, the distinct known ids plus the
+        distinct <unk> surfaces are the distinct surfaces."""
+        counts = np.bincount(ids, minlength=vocab_size)
+        counts[eod_id] -= n_eod
+        counts[unk_id] = 0
+        self.id_counts = counts if self.id_counts is None else self.id_counts + counts
 
     def add_layout(self, events: list[tuple[str, str]], counts: np.ndarray) -> None:
         """Count gaps given as distinct (context, gap) events and how often each occurs."""
@@ -187,8 +193,10 @@ class SplitAccumulator:
         s.n_tokens = s.n_text_tokens + s.n_docs + 1  # one EOD before each document, one at the end
         s.n_targets = s.n_tokens - 1
         s.n_unk = sum(self.unk_surfaces.values())
+        # Distinct surfaces: kept as strings, or distinct ids (byte-level vocabularies; the
+        # closed one's known tokens) plus the distinct <unk> surfaces (none if byte-level).
         s.n_types = (len(self.types) if self.id_counts is None
-                     else int(np.count_nonzero(self.id_counts)))
+                     else int(np.count_nonzero(self.id_counts)) + len(self.unk_surfaces))
         s.n_unk_types = len(self.unk_surfaces)
         s.unk_bytes = sum(len(w.encode("utf-8")) * c for w, c in self.unk_surfaces.items())
         if spelling is not None:

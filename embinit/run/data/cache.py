@@ -40,6 +40,7 @@ import hashlib
 import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -69,7 +70,12 @@ from embinit.run.data.corpus import Corpus, Document
 from embinit.run.data.locking import entry_lock
 from embinit.run.data.oov import build_or_load_oov_curve
 from embinit.run.data.split import SPLITS, SplitAssigner, empty_split_error, iter_split
-from embinit.run.data.tokenizer import is_byte_word_vocab, is_closed_vocab, tokenizer_key
+from embinit.run.data.tokenizer import (
+    is_byte_word_vocab,
+    is_closed_vocab,
+    pretokenizer_name,
+    tokenizer_key,
+)
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
 
 log = logging.getLogger(__name__)
@@ -165,6 +171,7 @@ def _encode_split(
     spelling_counts: np.ndarray | None, track_layout: bool,
     charges: tuple[SpellingModel, LayoutModel] | None = None, track_spelled: bool = False,
     token_bytes: np.ndarray | None = None, method: str = "encode_batch",
+    surfaces_are_tokens: bool = False,
 ) -> Consumer:
     """Stream one split's documents into ``{split}.ids.bin`` / ``{split}.nbytes.bin``.
 
@@ -178,8 +185,10 @@ def _encode_split(
     vocabulary: bytes per token id) the bookkeeping is vectorised per batch and never looks
     at offsets or surfaces (`byte_level_lengths`); train's spelling counts are then added by
     the caller from the id counts. ``method`` is the Tokenizer call that encodes
-    (`encode_method`).
+    (`encode_method`). ``surfaces_are_tokens`` (closed vocabulary, nothing rewrites the
+    text): only <unk> surfaces are cut from the text, see `add_offsets_batch`.
     """
+    vocab_size = tokenizer.get_vocab_size()
     acc = SplitAccumulator(track_layout)
     eod = np.array([eod_id], dtype=dtype)
     zero = np.zeros(1, dtype=NBYTES_DTYPE)
@@ -205,7 +214,10 @@ def _encode_split(
         w_nb.write(zero)
         def add_offsets_batch(batch: list[Document], texts: list[str],
                               encodings: list[Any]) -> int:
-            """The closed vocabulary's bookkeeping: offsets, surfaces, charges."""
+            """The closed vocabulary's bookkeeping: offsets, surfaces, charges. With
+            ``surfaces_are_tokens`` only the <unk> surfaces are cut from the text: every
+            other surface is its token's string, so the types and train's spelling counts
+            follow from counts per id (`count_known_ids`, `word_spelling_counts`)."""
             id_parts: list[np.ndarray] = []
             nb_parts: list[np.ndarray] = []
             extra_parts: list[np.ndarray] = []
@@ -214,40 +226,46 @@ def _encode_split(
                 if not enc.ids:
                     raise ValueError(f"document {doc.doc_id!r} tokenized to nothing")
                 ids = np.asarray(enc.ids, dtype=dtype)
-                offsets = enc.offsets  # one conversion from the tokenizer, used thrice
+                offsets = enc.offsets
                 offset_array = np.fromiter(  # twice as fast as np.array on the tuples
                     itertools.chain.from_iterable(offsets), dtype=np.int64,
                     count=2 * len(offsets)).reshape(-1, 2)
                 nbytes = token_byte_lengths(text, offset_array)
-                surfaces = [text[a:b] for a, b in offsets]
-                spelled = spelled_words(np.asarray(enc.word_ids, dtype=np.int64),
-                                        nbytes) if track_spelled else None
-                acc.add(text, ids, None, surfaces, unk_id, spelled)
+                unk_at = np.flatnonzero(ids == unk_id)
+                surfaces = None
+                if surfaces_are_tokens:
+                    unk_surfaces = [text[a:b] for a, b in offset_array[unk_at].tolist()]
+                else:
+                    surfaces = [text[a:b] for a, b in offsets]
+                    unk_surfaces = [surfaces[i] for i in unk_at.tolist()]
+                    if spelling_counts is not None:
+                        # Byte counts of all surfaces at once equal the per-word sum
+                        # SpellingModel.fit computes; plus one end-of-word symbol per token.
+                        blob = np.frombuffer("".join(surfaces).encode("utf-8"), dtype=np.uint8)
+                        spelling_counts[:256] += np.bincount(blob, minlength=256)
+                        spelling_counts[256] += len(surfaces)
+                acc.add_word_level(int(nbytes.sum()), len(ids), surfaces, unk_surfaces)
                 acc.doc_ids.append(doc.doc_id)
-                # The gaps as distinct (context, gap) events and an index per gap: counted
-                # and priced once per distinct event (`layout_events`, vectorised).
-                events, event_index = (layout_event_index(text, offset_array)
-                                       if track_layout else (None, None))
-                if events is not None and event_index is not None:
+                if track_layout:
+                    # The gaps as distinct (context, gap) events and an index per gap:
+                    # counted and priced once per distinct event (`layout_event_index`).
+                    events, event_index = layout_event_index(text, offset_array)
                     acc.add_layout(events, np.bincount(event_index, minlength=len(events)))
-                if gap_cost is not None and spell_cost is not None and events is not None:
-                    # Token i pays for the gap before it; the EOD after the document pays
-                    # for the trailing gap; an <unk> also pays for spelling its word.
-                    costs = np.array([gap_cost(c, g) for c, g in events], dtype=np.float64)
-                    extra = costs[event_index]
-                    for i in np.flatnonzero(ids == unk_id):
-                        extra[i] += spell_cost(surfaces[i])
-                    extra_parts.append(extra)
-                if spelling_counts is not None:
-                    # Byte counts of all surfaces at once equal the per-word sum
-                    # SpellingModel.fit computes; plus one end-of-word symbol per token.
-                    blob = np.frombuffer("".join(surfaces).encode("utf-8"), dtype=np.uint8)
-                    spelling_counts[:256] += np.bincount(blob, minlength=256)
-                    spelling_counts[256] += len(surfaces)
+                    if gap_cost is not None and spell_cost is not None:
+                        # Token i pays for the gap before it; the EOD after the document
+                        # pays for the trailing gap; an <unk> also pays for spelling its word.
+                        costs = np.array([gap_cost(c, g) for c, g in events], dtype=np.float64)
+                        extra = costs[event_index]
+                        for i, word in zip(unk_at.tolist(), unk_surfaces, strict=True):
+                            extra[i] += spell_cost(word)
+                        extra_parts.append(extra)
                 id_parts += [ids, eod]
                 nb_parts += [nbytes, zero]
                 batch_bytes += int(nbytes.sum())
-            w_ids.write(np.concatenate(id_parts))
+            all_ids = np.concatenate(id_parts)
+            if surfaces_are_tokens:
+                acc.count_known_ids(all_ids, vocab_size, eod_id, len(batch), unk_id)
+            w_ids.write(all_ids)
             w_nb.write(np.concatenate(nb_parts))
             if w_extra is not None:
                 w_extra.write(np.concatenate(extra_parts))
@@ -417,6 +435,22 @@ def byte_level_spelling_counts(tokenizer: Tokenizer, id_counts: np.ndarray) -> n
     return counts
 
 
+def word_spelling_counts(tokenizer: Tokenizer, id_counts: np.ndarray,
+                         unk_surfaces: Counter[str]) -> np.ndarray:
+    """Spelling counts (256 bytes + end of word) of a closed-vocabulary token stream whose
+    known tokens' surfaces are their own strings: ``id_counts`` of the known ids (<unk>
+    excluded) and the <unk> surfaces with their counts; one end-of-word symbol per token."""
+    counts = np.zeros(N_SYMBOLS, dtype=np.int64)
+    for i in np.flatnonzero(id_counts):
+        blob = np.frombuffer(tokenizer.id_to_token(int(i)).encode("utf-8"), dtype=np.uint8)
+        counts[:256] += np.bincount(blob, minlength=256) * int(id_counts[i])
+    for word, n in unk_surfaces.items():
+        counts[:256] += np.bincount(np.frombuffer(word.encode("utf-8"), dtype=np.uint8),
+                                    minlength=256) * n
+    counts[256] = int(id_counts.sum()) + sum(unk_surfaces.values())
+    return counts
+
+
 def _build(
     corpus: Corpus, data_cfg: DataConfig, vocab_cfg: VocabConfig, tokenizer: Tokenizer,
     tokenizer_path: Path, key: str, out_dir: Path, batch_size: int,
@@ -441,6 +475,10 @@ def _build(
     layout: LayoutModel | None = None
     # Byte-level vocabularies (every arm but the closed one): vectorised bookkeeping from ids.
     token_bytes = None if closed else byte_level_token_bytes(tokenizer)
+    # A known token's surface is its own string when nothing rewrites the text (no
+    # normalizer such as lowercase; HF's Whitespace split): only <unk>s are cut from the text.
+    surfaces_are_tokens = (closed and tokenizer.normalizer is None
+                           and pretokenizer_name(vocab_cfg) == "whitespace")
 
     def consumer(split: str) -> Consumer:
         charges = (spelling, layout) if split != "train" and spelling and layout else None
@@ -449,7 +487,7 @@ def _build(
             spelling_counts=spelling_counts if split == "train" and closed else None,
             token_bytes=token_bytes, track_layout=closed, charges=charges,
             track_spelled=counts_spelled_words(vocab_cfg, split),
-            method=encode_method(vocab_cfg, split))
+            method=encode_method(vocab_cfg, split), surfaces_are_tokens=surfaces_are_tokens)
 
     # Exact vocabularies charge nothing fitted on train: every split in one corpus pass. The
     # closed vocabulary's val/test charges need train's models first: a pass per split.
@@ -463,7 +501,9 @@ def _build(
         if split == "train":
             train_ids = accs["train"].id_counts
             if train_ids is not None:
-                spelling_counts[:] = byte_level_spelling_counts(tokenizer, train_ids)
+                spelling_counts[:] = (
+                    word_spelling_counts(tokenizer, train_ids, accs["train"].unk_surfaces)
+                    if closed else byte_level_spelling_counts(tokenizer, train_ids))
             spelling = SpellingModel.from_counts(spelling_counts)
             train_layout = accs["train"].layout
             if train_layout is not None:

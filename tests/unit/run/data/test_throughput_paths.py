@@ -224,3 +224,33 @@ def test_ids_only_encoding_where_ids_suffice(tmp_path, name, fast_splits):
     assert texts["encode_batch_fast"] == sum(n_docs[s] for s in fast_splits)
     assert texts["encode_batch"] == sum(n_docs.values()) - texts["encode_batch_fast"]
     assert min(n_docs.values()) > 0
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_closed_vocabulary_types_and_spelling_counts_match_the_surfaces(tmp_path, lowercase):
+    # Without a normalizer only the <unk> surfaces are cut from the text (types and train's
+    # spelling counts come from counts per id); lowercase keeps every surface. Both must
+    # equal the count over the surfaces themselves.
+    docs = [Document(f"d{i}", t) for i, t in enumerate(
+        [MIXED, "Plain ASCII text here", MIXED[::-1], "More words, more Words."] * 6)]
+    corpus = Corpus.from_documents(docs)
+    data = DataConfig(name="text_files", min_doc_chars=1, val_fraction=0.2, test_fraction=0.2)
+    cfg = VocabConfig(name="word", oov="unk", size=40, min_count=2, lowercase=lowercase)
+    tok, path, _ = build_or_load_tokenizer(corpus, data, cfg, tmp_path)
+    cache = build_or_load_token_cache(corpus, data, cfg, tok, path, tmp_path)
+    held_out = set(cache.doc_ids["val"] + cache.doc_ids["test"])
+    surfaces, unk = [], Counter()
+    for doc in docs:
+        if doc.doc_id in held_out:
+            continue
+        enc = tok.encode(doc.text, add_special_tokens=False)
+        for i, (a, b) in zip(enc.ids, enc.offsets, strict=True):
+            surfaces.append(doc.text[a:b])
+            unk[doc.text[a:b]] += i == cache.unk_id
+    stats = cache.splits["train"].stats
+    assert stats.n_types == len(set(surfaces)) and stats.n_unk == sum(unk.values()) > 0
+    assert stats.n_unk_types == sum(1 for n in unk.values() if n)
+    want = np.zeros(257, dtype=np.int64)
+    want[:256] = np.bincount(np.frombuffer("".join(surfaces).encode(), np.uint8), minlength=256)
+    want[256] = len(surfaces)
+    np.testing.assert_array_equal(cache.spelling_counts, want)
