@@ -254,7 +254,8 @@ def layout_event_index(text: str, offsets: np.ndarray) -> tuple[list[tuple[str, 
     gaps from code points, so only the distinct events and the longer gaps are Python
     strings. The closed vocabulary's cache counts and prices gaps from it.
     """
-    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    # Clipped to the text, as slicing it would be (tokenizer offsets never pass its end).
+    offsets = np.minimum(np.asarray(offsets, dtype=np.int64).reshape(-1, 2), len(text))
     starts, ends = offsets[:, 0], offsets[:, 1]
     cp = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
     n = len(starts)
@@ -266,8 +267,10 @@ def layout_event_index(text: str, offsets: np.ndarray) -> tuple[list[tuple[str, 
     word = np.zeros(n, dtype=bool)
     ascii_ = (first >= 0) & (first < 128)
     word[ascii_] = _ASCII_WORD[first[ascii_]]
-    for c in np.unique(first[first >= 128]):
-        word[first == c] = chr(int(c)).isalnum()
+    beyond = first >= 128
+    if beyond.any():  # each distinct non-ASCII first character asked once
+        chars, which = np.unique(first[beyond], return_inverse=True)
+        word[beyond] = np.array([chr(c).isalnum() for c in chars.tolist()])[which.reshape(-1)]
     cls = np.where(word, 0, 1)
     edge = np.array([2])
     ctx = np.concatenate([edge, cls]) * 3 + np.concatenate([cls, edge])  # n + 1 gaps

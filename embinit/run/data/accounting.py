@@ -138,7 +138,8 @@ class SplitAccumulator:
         # Word-level tokens drop the text between them; count those gaps to price them later.
         self.layout: Counter[tuple[str, str]] | None = Counter() if track_layout else None
         self.doc_ids: list[str] = []  # in stream order: pairs documents across arms
-        self.id_counts: np.ndarray | None = None  # byte-level vocabularies: tokens per id
+        # tokens per id: byte-level vocabularies; the closed one's known ids (<unk> zeroed)
+        self.id_counts: np.ndarray | None = None
 
     def add_byte_level(self, n_bytes: int, ids: np.ndarray, vocab_size: int, eod_id: int,
                        n_eod: int, spelled: tuple[int, int, int] | None) -> None:

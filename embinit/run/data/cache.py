@@ -178,7 +178,9 @@ def _encode_split(
     A consumer: prime it with ``next()``, ``send`` it batches of the split's documents, then
     `_finish` it; so one pass over the corpus can feed all three splits (`_feed_one_pass`).
 
-    Also accumulates the spelling counts (train), so the corpus is read once per split. With
+    Also accumulates the spelling counts (train; or, for the closed vocabulary with
+    ``surfaces_are_tokens``, the caller adds them from the id counts), so the corpus is read
+    once per split. With
     ``charges`` (word-level val/test, models fitted on train) it also writes
     ``{split}.extra.bin``. With ``track_spelled`` (word(oov=bytes) val/test,
     `counts_spelled_words`) it counts the words spelled out in byte tokens. With ``token_bytes`` (a byte-level
@@ -440,14 +442,17 @@ def word_spelling_counts(tokenizer: Tokenizer, id_counts: np.ndarray,
     """Spelling counts (256 bytes + end of word) of a closed-vocabulary token stream whose
     known tokens' surfaces are their own strings: ``id_counts`` of the known ids (<unk>
     excluded) and the <unk> surfaces with their counts; one end-of-word symbol per token."""
+    known = np.flatnonzero(id_counts)
+    words = [tokenizer.id_to_token(int(i)) for i in known] + list(unk_surfaces)
+    n = np.concatenate([id_counts[known], np.fromiter(unk_surfaces.values(), dtype=np.int64,
+                                                      count=len(unk_surfaces))])
+    raw = [w.encode("utf-8") for w in words]
+    blob = np.frombuffer(b"".join(raw), dtype=np.uint8)
+    # Each word's bytes weighted by its count, in one bincount (integers: exact in float64).
+    weights = np.repeat(n, [len(b) for b in raw]).astype(np.float64)
     counts = np.zeros(N_SYMBOLS, dtype=np.int64)
-    for i in np.flatnonzero(id_counts):
-        blob = np.frombuffer(tokenizer.id_to_token(int(i)).encode("utf-8"), dtype=np.uint8)
-        counts[:256] += np.bincount(blob, minlength=256) * int(id_counts[i])
-    for word, n in unk_surfaces.items():
-        counts[:256] += np.bincount(np.frombuffer(word.encode("utf-8"), dtype=np.uint8),
-                                    minlength=256) * n
-    counts[256] = int(id_counts.sum()) + sum(unk_surfaces.values())
+    counts[:256] = np.rint(np.bincount(blob, weights=weights, minlength=256)).astype(np.int64)
+    counts[256] = int(n.sum())
     return counts
 
 

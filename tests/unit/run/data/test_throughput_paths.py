@@ -227,7 +227,8 @@ def test_ids_only_encoding_where_ids_suffice(tmp_path, name, fast_splits):
 
 
 @pytest.mark.parametrize("lowercase", [False, True])
-def test_closed_vocabulary_types_and_spelling_counts_match_the_surfaces(tmp_path, lowercase):
+def test_closed_vocabulary_types_and_spelling_counts_match_the_surfaces(tmp_path, lowercase,
+                                                                        monkeypatch):
     # Without a normalizer only the <unk> surfaces are cut from the text (types and train's
     # spelling counts come from counts per id); lowercase keeps every surface. Both must
     # equal the count over the surfaces themselves.
@@ -237,7 +238,18 @@ def test_closed_vocabulary_types_and_spelling_counts_match_the_surfaces(tmp_path
     data = DataConfig(name="text_files", min_doc_chars=1, val_fraction=0.2, test_fraction=0.2)
     cfg = VocabConfig(name="word", oov="unk", size=40, min_count=2, lowercase=lowercase)
     tok, path, _ = build_or_load_tokenizer(corpus, data, cfg, tmp_path)
+    from embinit.run.data import cache as cache_module
+
+    shortcut = set()
+    encode_split = cache_module._encode_split
+
+    def spy(*args, **kwargs):
+        shortcut.add(kwargs["surfaces_are_tokens"])
+        return encode_split(*args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "_encode_split", spy)
     cache = build_or_load_token_cache(corpus, data, cfg, tok, path, tmp_path)
+    assert shortcut == {not lowercase}  # the path under test is the one taken
     held_out = set(cache.doc_ids["val"] + cache.doc_ids["test"])
     surfaces, unk = [], Counter()
     for doc in docs:
