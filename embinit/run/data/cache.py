@@ -25,7 +25,9 @@ per token come from a per-id lookup (`byte_level_lengths`), types and spelling c
 counts per id. They encode with ``encode_batch_fast`` (ids only, ~26% less encoder time),
 except word(oov=bytes)'s val and test, whose word ids give the spelled-word rates the
 reports read; its train split's spelled words are therefore not counted (None in
-SplitStats), see `counts_spelled_words`. Exact
+SplitStats), see `counts_spelled_words`. The closed vocabulary reads offsets: its gaps
+are counted and priced once per distinct event (`metrics.layout_event_index`), and without a
+normalizer only the <unk> surfaces are cut from the text (`word_spelling_counts`). Exact
 vocabularies write all three splits in one pass over the corpus; the closed vocabulary reads
 it once per split, since val/test charges use models fitted on train. The word-level OOV
 curve is a property of the corpus, not of the arm: its own stage (`embinit.run.data.oov`)
@@ -70,12 +72,7 @@ from embinit.run.data.corpus import Corpus, Document
 from embinit.run.data.locking import entry_lock
 from embinit.run.data.oov import build_or_load_oov_curve
 from embinit.run.data.split import SPLITS, SplitAssigner, empty_split_error, iter_split
-from embinit.run.data.tokenizer import (
-    is_byte_word_vocab,
-    is_closed_vocab,
-    pretokenizer_name,
-    tokenizer_key,
-)
+from embinit.run.data.tokenizer import is_byte_word_vocab, is_closed_vocab, tokenizer_key
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
 
 log = logging.getLogger(__name__)
@@ -480,10 +477,10 @@ def _build(
     layout: LayoutModel | None = None
     # Byte-level vocabularies (every arm but the closed one): vectorised bookkeeping from ids.
     token_bytes = None if closed else byte_level_token_bytes(tokenizer)
-    # A known token's surface is its own string when nothing rewrites the text (no
-    # normalizer such as lowercase; HF's Whitespace split): only <unk>s are cut from the text.
-    surfaces_are_tokens = (closed and tokenizer.normalizer is None
-                           and pretokenizer_name(vocab_cfg) == "whitespace")
+    # A known token's surface is its own string when nothing rewrites the text: no normalizer
+    # (such as lowercase), and both pre-tokenizers only cut slices (HF's Whitespace; Treebank
+    # pieces, `pretokenize._Treebank`). Then only <unk>s are cut from the text.
+    surfaces_are_tokens = closed and tokenizer.normalizer is None
 
     def consumer(split: str) -> Consumer:
         charges = (spelling, layout) if split != "train" and spelling and layout else None

@@ -226,17 +226,19 @@ def test_ids_only_encoding_where_ids_suffice(tmp_path, name, fast_splits):
     assert min(n_docs.values()) > 0
 
 
-@pytest.mark.parametrize("lowercase", [False, True])
-def test_closed_vocabulary_types_and_spelling_counts_match_the_surfaces(tmp_path, lowercase,
-                                                                        monkeypatch):
+@pytest.mark.parametrize(("lowercase", "pretokenizer"), [
+    (False, "whitespace"), (True, "whitespace"), (False, "treebank")])
+def test_closed_vocabulary_types_and_spelling_counts_match_the_surfaces(
+        tmp_path, lowercase, pretokenizer, monkeypatch):
     # Without a normalizer only the <unk> surfaces are cut from the text (types and train's
-    # spelling counts come from counts per id); lowercase keeps every surface. Both must
-    # equal the count over the surfaces themselves.
+    # spelling counts come from counts per id), for either pre-tokenizer; lowercase keeps
+    # every surface. All must equal the count over the surfaces themselves.
     docs = [Document(f"d{i}", t) for i, t in enumerate(
         [MIXED, "Plain ASCII text here", MIXED[::-1], "More words, more Words."] * 6)]
     corpus = Corpus.from_documents(docs)
     data = DataConfig(name="text_files", min_doc_chars=1, val_fraction=0.2, test_fraction=0.2)
-    cfg = VocabConfig(name="word", oov="unk", size=40, min_count=2, lowercase=lowercase)
+    cfg = VocabConfig(name="word", oov="unk", size=40, min_count=2, lowercase=lowercase,
+                      pretokenizer=pretokenizer)
     tok, path, _ = build_or_load_tokenizer(corpus, data, cfg, tmp_path)
     from embinit.run.data import cache as cache_module
 
