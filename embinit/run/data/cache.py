@@ -175,17 +175,16 @@ def _encode_split(
     A consumer: prime it with ``next()``, ``send`` it batches of the split's documents, then
     `_finish` it; so one pass over the corpus can feed all three splits (`_feed_one_pass`).
 
-    Also accumulates the spelling counts (train; or, for the closed vocabulary with
-    ``surfaces_are_tokens``, the caller adds them from the id counts), so the corpus is read
-    once per split. With
-    ``charges`` (word-level val/test, models fitted on train) it also writes
+    Given ``spelling_counts`` (train) it accumulates them, so the corpus is read once per
+    split. With ``charges`` (word-level val/test, models fitted on train) it also writes
     ``{split}.extra.bin``. With ``track_spelled`` (word(oov=bytes) val/test,
-    `counts_spelled_words`) it counts the words spelled out in byte tokens. With ``token_bytes`` (a byte-level
-    vocabulary: bytes per token id) the bookkeeping is vectorised per batch and never looks
-    at offsets or surfaces (`byte_level_lengths`); train's spelling counts are then added by
-    the caller from the id counts. ``method`` is the Tokenizer call that encodes
-    (`encode_method`). ``surfaces_are_tokens`` (closed vocabulary, nothing rewrites the
-    text): only <unk> surfaces are cut from the text, see `add_offsets_batch`.
+    `counts_spelled_words`) it counts the words spelled out in byte tokens. With
+    ``token_bytes`` (a byte-level vocabulary: bytes per token id) the bookkeeping is
+    vectorised per batch and never looks at offsets or surfaces (`byte_level_lengths`);
+    train's spelling counts are then added by the caller from the id counts, as they are
+    with ``surfaces_are_tokens`` (closed vocabulary, nothing rewrites the text: only <unk>
+    surfaces are cut from the text, see `add_offsets_batch`). ``method`` is the Tokenizer
+    call that encodes (`encode_method`).
     """
     vocab_size = tokenizer.get_vocab_size()
     acc = SplitAccumulator(track_layout)
@@ -486,7 +485,8 @@ def _build(
         charges = (spelling, layout) if split != "train" and spelling and layout else None
         return _encode_split(
             split, tokenizer, eod_id=eod_id, unk_id=unk_id, dtype=dtype, out_dir=out_dir,
-            spelling_counts=spelling_counts if split == "train" and closed else None,
+            spelling_counts=(spelling_counts if split == "train" and closed
+                             and not surfaces_are_tokens else None),
             token_bytes=token_bytes, track_layout=closed, charges=charges,
             track_spelled=counts_spelled_words(vocab_cfg, split),
             method=encode_method(vocab_cfg, split), surfaces_are_tokens=surfaces_are_tokens)
