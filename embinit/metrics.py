@@ -248,11 +248,11 @@ def layout_event_index(text: str, offsets: np.ndarray) -> tuple[list[tuple[str, 
     """`layout_events` as its distinct events plus, per event, an index into them.
 
     ``offsets`` is the (n, 2) array of the tokens' character offsets. Equal to
-    ``[events[i] for i in index] == layout_events(text, offsets)`` (tested), the distinct
-    events in order of first occurrence, in numpy: the
-    token classes come from a lookup on each token's first code point and the one-character
-    gaps from code points, so only the distinct events and the longer gaps are Python
-    strings. The closed vocabulary's cache counts and prices gaps from it.
+    ``[events[i] for i in index] == layout_events(text, offsets)`` (tested), with the
+    distinct events in order of first occurrence. In numpy: the token classes come from a
+    lookup on each token's first code point and the one-character gaps from code points, so
+    only the distinct events and the longer gaps are Python strings. The closed
+    vocabulary's cache counts and prices gaps from it.
     """
     # Clipped to the text, as slicing it would be (tokenizer offsets never pass its end).
     offsets = np.minimum(np.asarray(offsets, dtype=np.int64).reshape(-1, 2), len(text))

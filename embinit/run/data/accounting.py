@@ -152,8 +152,15 @@ class SplitAccumulator:
             s.n_words += spelled[0]
             s.n_spelled_words += spelled[1]
             s.spelled_bytes += spelled[2]
+        self._count_ids(ids, vocab_size, eod_id, n_eod)
+
+    def _count_ids(self, ids: np.ndarray, vocab_size: int, eod_id: int, n_eod: int,
+                   drop_id: int | None = None) -> None:
+        # bincount per batch, the batch's EODs (and drop_id) taken out, added to the total.
         counts = np.bincount(ids, minlength=vocab_size)
         counts[eod_id] -= n_eod
+        if drop_id is not None:
+            counts[drop_id] = 0
         self.id_counts = counts if self.id_counts is None else self.id_counts + counts
 
     def add_word_level(self, n_bytes: int, n_tokens: int, surfaces: list[str] | None,
@@ -174,10 +181,7 @@ class SplitAccumulator:
         """Counts per id of a batch's tokens (and its ``n_eod`` EODs) other than <unk>: where
         each known token's surface is its own string, the distinct known ids plus the
         distinct <unk> surfaces are the distinct surfaces."""
-        counts = np.bincount(ids, minlength=vocab_size)
-        counts[eod_id] -= n_eod
-        counts[unk_id] = 0
-        self.id_counts = counts if self.id_counts is None else self.id_counts + counts
+        self._count_ids(ids, vocab_size, eod_id, n_eod, drop_id=unk_id)
 
     def add_layout(self, events: list[tuple[str, str]], counts: np.ndarray) -> None:
         """Count gaps given as distinct (context, gap) events and how often each occurs."""

@@ -242,7 +242,8 @@ def _encode_split(
                         blob = np.frombuffer("".join(surfaces).encode("utf-8"), dtype=np.uint8)
                         spelling_counts[:256] += np.bincount(blob, minlength=256)
                         spelling_counts[256] += len(surfaces)
-                acc.add_word_level(int(nbytes.sum()), len(ids), surfaces, unk_surfaces)
+                doc_bytes = int(nbytes.sum())
+                acc.add_word_level(doc_bytes, len(ids), surfaces, unk_surfaces)
                 acc.doc_ids.append(doc.doc_id)
                 if track_layout:
                     # The gaps as distinct (context, gap) events and an index per gap:
@@ -259,7 +260,7 @@ def _encode_split(
                         extra_parts.append(extra)
                 id_parts += [ids, eod]
                 nb_parts += [nbytes, zero]
-                batch_bytes += int(nbytes.sum())
+                batch_bytes += doc_bytes
             all_ids = np.concatenate(id_parts)
             if surfaces_are_tokens:
                 acc.count_known_ids(all_ids, vocab_size, eod_id, len(batch), unk_id)
