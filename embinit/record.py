@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -285,6 +286,14 @@ class RunSummary:
     # coverage counts (*_n), drift_covered / drift_fallback (mean cosine of each row at init
     # and at the end), and neighbours {"init"|"final": {probe: [words]}}.
     diagnostics: dict[str, Any] | None = None
+    # Where the run sits (`embinit.regime.regime_coordinates`): tokens per parameter and per
+    # non-embedding parameter, epochs, the embedding share, training occurrences per row
+    # (median, 10th percentile, mean; share of rows never seen) and the held-out OOV rate.
+    regime: dict[str, Any] | None = None
+    # Count-based baselines on this arm's own tokens (`embinit.run.ngram`): {"ngram": {"source",
+    # "orders": {"<n>": {"val"|"test": {"doc_nats": [...], "nats", "discounts"}}}}}, per
+    # held-out document in the split's doc order, so the report scores them like the arms.
+    baselines: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Typed fields a run did not measure stay out rather than appear as null; the open
@@ -376,6 +385,40 @@ def read_config(run: str | os.PathLike[str]) -> dict[str, Any] | None:
         except Exception:  # an interpolation that needs Hydra's runtime
             return OmegaConf.to_container(raw, resolve=False)  # type: ignore[return-value]
     return None
+
+
+# ------------------------------------------------------------------------------ archiving
+
+# What a report is built from: the small files of every run (no weights, no checkpoint).
+ARCHIVED_FILES = (CONFIG_FILE, SUMMARY_FILE, METRICS_FILE)
+
+
+def archive_records(study_dir: str | os.PathLike[str], dest: str | os.PathLike[str]) -> int:
+    """Copy a study's records (study.json and each run's config, summary and metrics) into
+    `dest`/<study name>/, laid out as a study directory, so a committed report can be rebuilt
+    from exactly what it was built from (`embinit-report <dest>/<study>`). Replaces what was
+    there; returns the number of runs copied."""
+    src = Path(study_dir)
+    out = Path(dest) / src.resolve().name
+    if out.resolve() == src.resolve():
+        return len(find_runs(src))
+    fresh = out.with_name(out.name + ".new")
+    if fresh.exists():
+        shutil.rmtree(fresh)
+    n = 0
+    if (src / STUDY_FILE).exists():
+        atomic_write_text(fresh / STUDY_FILE, (src / STUDY_FILE).read_text(encoding="utf-8"))
+    for ref in find_runs(src):
+        rel = ref.dir.relative_to(src)
+        for name in ARCHIVED_FILES:
+            if (ref.dir / name).exists():
+                atomic_write_text(fresh / rel / name,
+                                  (ref.dir / name).read_text(encoding="utf-8"))
+        n += 1
+    if out.exists():
+        shutil.rmtree(out)
+    fresh.rename(out)
+    return n
 
 
 # ------------------------------------------------------------------------------ writing

@@ -37,7 +37,9 @@ from embinit.record import (
     run_dir,
     write_study_settings,
 )
+from embinit.regime import regime_coordinates
 from embinit.run.data.accounting import oov_rates
+from embinit.run.data.baselines import build_or_load_baselines
 from embinit.run.data.cache import TokenCache, TokenSplit, build_or_load_token_cache
 from embinit.run.data.corpus import Corpus, open_corpus
 from embinit.run.data.fraction import with_train_fraction
@@ -91,7 +93,7 @@ def prepare_data(cfg: DictConfig) -> tuple[Corpus, Any, TokenCache]:
         full_docs = cache.splits["train"].stats.n_docs
         cache = with_train_fraction(cache, float(cfg.data.train_fraction),
                                     int(cfg.data.split_seed))
-        log.info("data.train_fraction=%g: training on the first %d of %d train documents",
+        log.info("data.train_fraction=%g: training on a seeded random %d of %d train documents",
                  cfg.data.train_fraction, cache.splits["train"].stats.n_docs, full_docs)
     return corpus, tokenizer, cache
 
@@ -383,6 +385,9 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
 
     summary = _summary_base(cfg, arm, corpus, cache, params, init, init_cost, block)
     summary.arm_spec = arm_spec(cfg)
+    # Counting's score on this arm's own tokens: shared by every arm on the stream, cached.
+    if dist.is_main:
+        summary.baselines = {"ngram": build_or_load_baselines(cache, Path(cfg.paths.cache))}
     # Rows that can take a vector: the same for every arm of a tokenizer (by_row_class).
     eligible = np.array([k is not None for k in
                          vector_lookup_keys(tokenizer, cfg.vocab, external=False)], dtype=bool)
@@ -444,6 +449,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
         flops=float(fpt) * state.tokens_seen,
         budget=cfg.train.budget,
     )
+    summary.regime = run_regime(params, state.tokens_seen, cache, summary.oov)
     if dist.is_main:
         record.write_summary(summary)
         tracker.log_summary(summary.to_dict())
@@ -454,6 +460,17 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
                  summary.test.bpb if summary.test else float("nan"), record.summary_path)
     tracker.finish()
     return summary.to_dict()
+
+
+def run_regime(params: dict[str, Any], tokens_seen: int, cache: TokenCache,
+               oov: dict[str, Any]) -> dict[str, Any]:
+    """summary.regime: the run's coordinates (`embinit.regime`). The held-out OOV rate is the
+    validation split's share of words outside the vocabulary: spelled in byte rows
+    (word, oov=bytes) or `<unk>` (closed vocabulary); byte-level BPE has none."""
+    rates = [oov.get("val_spelled_word_rate"), oov.get("val_token_rate")]
+    finite = [float(r) for r in rates if r is not None and np.isfinite(r)]
+    return regime_coordinates(params, tokens_seen, cache.train_token_counts(),
+                              spelled_rate=sum(finite) if finite else None)
 
 
 def _step0_loss(record: RunRecord) -> float | None:

@@ -149,7 +149,10 @@ def _read_runs(study_dir: str | Path) -> list[_Read]:
 def _runs_frame(read: list[_Read]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for r in read:
-        row = _flatten(r.summary) if r.summary is not None else {}
+        # Baselines are per-document lists under nested orders: the baselines module
+        # reads them from the raw summaries, the flat table leaves them out.
+        row = (_flatten({k: v for k, v in r.summary.items() if k != "baselines"})
+               if r.summary is not None else {})
         row.update(r.ident)
         rows.append(row)
     lead = ["arm", "seed", "status", "run_dir"]

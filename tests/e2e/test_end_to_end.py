@@ -94,6 +94,38 @@ def test_closed_word_arm_is_priced_under_every_speller(runs: dict) -> None:
 
 
 @pytest.mark.parametrize("name", ["bpe", "word", "unk"])
+def test_regime_coordinates_are_recorded(runs: dict, name: str) -> None:
+    s, _ = runs[name]
+    r, p = s["regime"], s["params"]
+    assert r["tokens_seen"] == s["train"]["tokens_seen"]
+    assert r["tokens_per_nonembedding_param"] == pytest.approx(
+        s["train"]["tokens_seen"] / p["non_embedding"], rel=1e-12)
+    assert r["tokens_per_param"] == pytest.approx(s["train"]["tokens_seen"] / p["total"],
+                                                  rel=1e-12)
+    assert r["epochs"] == pytest.approx(s["train"]["tokens_seen"] / s["data"]["train_tokens"],
+                                        rel=1e-12)
+    assert r["vocab_rows"] == s["vocab_size"]
+    assert 0.0 <= r["rows_never_seen"] <= 1.0 and r["row_occurrences_p10"] <= \
+        r["row_occurrences_median"]
+    assert r["spelled_word_rate"] == pytest.approx(
+        s["oov"]["val_spelled_word_rate"] + s["oov"]["val_token_rate"])
+
+
+@pytest.mark.parametrize("name", ["bpe", "word", "unk"])
+def test_ngram_baselines_cover_the_same_documents(runs: dict, name: str) -> None:
+    s, _ = runs[name]
+    b = s["baselines"]["ngram"]
+    assert sorted(b["orders"], key=int) == ["2", "3", "4", "5"]
+    assert b["train_tokens"] == s["data"]["train_tokens"]
+    for order in b["orders"].values():
+        for split in ("val", "test"):
+            doc_nats = order[split]["doc_nats"]
+            assert len(doc_nats) == len(s[split]["doc_bytes"]) == s["data"][f"{split}_docs"]
+            assert sum(doc_nats) == pytest.approx(order[split]["nats"], rel=1e-9)
+            assert all(math.isfinite(x) and x > 0 for x in doc_nats)
+
+
+@pytest.mark.parametrize("name", ["bpe", "word", "unk"])
 def test_per_document_results_add_up_to_the_split(runs: dict, name: str) -> None:
     s, _ = runs[name]
     for split in ("val", "test"):
@@ -138,3 +170,29 @@ def test_training_loss_reaches_the_log_without_a_terminal(runs: dict) -> None:
     _, log = runs["bpe"]
     assert "step 1/6: train loss " in log
     assert "step 6/6: train loss " in log and "val loss" in log
+
+
+def test_report_has_a_baseline_row_per_tokenizer_and_the_regime(runs: dict, tmp_path) -> None:
+    """The report of the three arms' study: one n-gram row per token stream and order, each
+    arm set against its tokenizer's best n-gram, the regime table, the records archived."""
+    import pandas as pd
+
+    from embinit.study.report.build import main
+
+    s, _ = runs["bpe"]
+    root = __import__("pathlib").Path(s["data"]["token_cache"]).parents[2]
+    out = tmp_path / "report"
+    assert main([str(root / "experiments" / "default"), "--out", str(out)]) == 0
+    ngram = pd.read_csv(out / "baselines.csv")
+    assert len(ngram) == 3 * 4 and sorted(set(ngram["order"])) == [2, 3, 4, 5]
+    versus = pd.read_csv(out / "versus_ngram.csv")
+    assert sorted(versus["arm"]) == ["bpe300+scratch", "word300+word2vec",
+                                     "word_unk300+word2vec"]
+    regime = pd.read_csv(out / "regime.csv")
+    assert set(regime["arm"]) == set(versus["arm"])
+    md = (out / "report.md").read_text()
+    head = "\n".join(md.splitlines()[:40])
+    assert "n-gram" in head and "tokens per non-embedding parameter" in head
+    assert "figures/headline.png" in head
+    assert "## Baselines and regime" in md and "seed: GPT-2 small" in md
+    assert (out / "records" / "default" / "bpe300+scratch" / "seed0" / "summary.json").is_file()

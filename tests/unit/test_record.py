@@ -155,3 +155,26 @@ def test_every_recorded_departure_from_a_default_names_its_own_directory() -> No
     assert label("data", train_fraction=0.3) == "word+word2vec+data0.3"
     # scratch ignores the vector settings, which do not change its matrix
     assert label("init", name="scratch", projection="pad") == "word+scratch"
+
+
+def test_archive_records_copies_a_rebuildable_study(tmp_path):
+    from embinit.record import ARCHIVED_FILES, archive_records, find_runs
+
+    study = tmp_path / "exp" / "arms"
+    for arm in ("a+x", "b+y"):
+        d = study / arm / "seed0"
+        d.mkdir(parents=True)
+        for name in ARCHIVED_FILES:
+            (d / name).write_text(f"{arm} {name}\n")
+        (d / "model.pt").write_bytes(b"weights")  # never archived
+    (study / "study.json").write_text('{"name": "arms"}')
+    dest = tmp_path / "results" / "arms" / "records"
+    (dest / "arms" / "stale+arm" / "seed9").mkdir(parents=True)  # replaced, not merged
+    assert archive_records(study, dest) == 2
+    out = dest / "arms"
+    assert [r.arm for r in find_runs(out)] == ["a+x", "b+y"]
+    assert (out / "study.json").read_text() == '{"name": "arms"}'
+    assert (out / "a+x" / "seed0" / "summary.json").read_text() == "a+x summary.json\n"
+    assert not (out / "a+x" / "seed0" / "model.pt").exists()
+    assert not (out / "stale+arm").exists() and not (dest / "arms.new").exists()
+    assert archive_records(out, dest) == 2  # archiving an archive onto itself is a no-op

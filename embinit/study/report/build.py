@@ -28,7 +28,16 @@ from pathlib import Path
 import pandas as pd
 
 from embinit.errors import EmbinitError
+from embinit.record import archive_records
 from embinit.storage import atomic_write_bytes
+from embinit.study import compare as C
+from embinit.study.baselines import (
+    baseline_docs,
+    ngram_table,
+    regime_table,
+    seed_table,
+    versus_ngram,
+)
 from embinit.study.claims import (
     at_main_regime,
     has_claim_arms,
@@ -90,6 +99,7 @@ from embinit.study.report.figures import (
     plot_curves,
     plot_datasize,
     plot_final_bpb,
+    plot_headline,
     plot_oov,
     plot_params,
 )
@@ -100,6 +110,7 @@ from embinit.study.report.heldout_sections import (
     speller_blocks,
     split_blocks,
 )
+from embinit.study.report.regime_sections import regime_blocks, regime_verdict
 from embinit.study.report.sections import (
     ANALYTIC_MODEL,
     CONFIDENCE,
@@ -123,6 +134,12 @@ from embinit.study.tables import (
     param_table,
     throughput_table,
 )
+
+HEADLINE_CAPTION = ("Held-out bpb per arm (95% CI over documents × seeds), the best n-gram "
+                    "model of each tokenizer dashed, each arm's training tokens per "
+                    "non-embedding parameter in its label; right: each arm minus the "
+                    "reference, paired.")
+RECORDS_DIR = "records"  # <out>/records/<study>/: the records the report was built from
 
 
 @dataclass
@@ -274,6 +291,19 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
             "Declared primary in study.json but not a pair of two different arms of this "
             "study: " + ", ".join(pairs) + "."
         ))
+    # Before any verdict: where the runs sit (n-gram baselines, tokens per parameter).
+    bdocs, stream_arms = baseline_docs(study.summaries)
+    tok_of = dict(zip(facts["arm"], facts["tokenizer"], strict=True))
+    labels = {s: tok_of.get(a[0], s) + (f" +data{s.rsplit('@', 1)[1]}"
+                                        if not s.endswith("@1") else "")
+              for s, a in stream_arms.items()}
+    ngram = ngram_table(bdocs, stream_arms, labels, CONFIDENCE)
+    versus = versus_ngram(study.docs, bdocs, stream_arms, ngram, CONFIDENCE)
+    regime = regime_table(runs, arms)
+    blocks += regime_verdict(versus, regime)
+    figs["headline.png"] = plot_headline(C.arm_rows(comps["held-out"]), ngram, regime, colors,
+                                         ref, CONFIDENCE)
+    blocks.append(Image("headline.png", HEADLINE_CAPTION, figs["headline.png"]))
     # The top: the claims scorecard when the study tests a claim, else three lines.
     claims = scorecard(study, margin)
     with_claims = has_claim_arms(claims, runs)
@@ -290,6 +320,7 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
     blocks += [
         *design_blocks(design_table(runs, facts, arms), body_init_check(runs)),
         *headline_blocks(comps["held-out"], ref, facts, margin, names, CONFIDENCE),
+        *regime_blocks(ngram, versus, regime, seed_table(), CONFIDENCE),
         *split_blocks({s: comps[s] for s in SCOPES if s != "held-out"}, ref, facts, margin,
                       CONFIDENCE),
         *sliding_blocks(sliding_table(runs, arms), facts),
@@ -332,6 +363,11 @@ def build_report(study: Study, reference_arm: str | None = None) -> Report:
     files: dict[str, bytes] = {f"{FIG_DIR}/{n}": png for n, png in figs.items()}
     if with_claims:
         files["claims.csv"] = _csv(scorecard_frame(claims))
+    if len(ngram):
+        files["baselines.csv"] = _csv(ngram)
+        files["versus_ngram.csv"] = _csv(versus)
+    if len(regime):
+        files["regime.csv"] = _csv(regime)
     files["summary.csv"] = _csv(summary)
     files["heldout.csv"] = _csv(heldout)
     files["runs.csv"] = _csv(runs)
@@ -365,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("study_dir", help="experiments/<study>: holds <arm>/seed<k>/summary.json")
     parser.add_argument("--out", help="output directory (default: results/<study name>)")
+    parser.add_argument("--no-archive", action="store_true",
+                        help="do not copy the run records (configs, summaries, metrics) into "
+                        "<out>/records/<study>/, from where the report can be rebuilt")
     parser.add_argument(
         "--reference",
         help="arm to compare against (default: study.json's reference_arm, else the runs' "
@@ -376,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = build_report(study, args.reference)
         out = Path(args.out) if args.out else Path("results") / study.name
         write_report(report, out)
+        if not args.no_archive:
+            archive_records(args.study_dir, out / RECORDS_DIR)
     except EmbinitError as e:
         print(f"embinit.report: error: {e}", file=sys.stderr)
         return 2

@@ -338,3 +338,52 @@ __all__ = [
     "plot_oov",
     "plot_params",
 ]
+
+
+def plot_headline(
+    arms: pd.DataFrame,
+    ngram: pd.DataFrame,
+    regime: pd.DataFrame,
+    colors: Mapping[str, Any],
+    ref: str,
+    confidence: float = 0.95,
+) -> bytes:
+    """The answer at a glance. Left: each arm's held-out bpb with its interval, the best
+    n-gram of each tokenizer as a dashed line, and each arm's tokens per non-embedding
+    parameter in its label. Right: each arm minus the reference, paired over documents ×
+    seeds (the absolute intervals are wide because documents differ; the paired ones are
+    what the verdicts use)."""
+    fig, (left, right) = _figure(2, width=11, height=3.6)
+    rows = arms[arms["bpb"].map(is_finite)].reset_index(drop=True)
+    tpp = (dict(zip(regime["arm"], regime["tokens_per_nonembedding_param"], strict=True))
+           if len(regime) else {})
+    labels = [f"{a}\n({tpp[a]:.2g} tok/non-emb. param)" if is_finite(tpp.get(a)) else a
+              for a in rows["arm"]]
+    ys = np.arange(len(rows))[::-1]
+    for y, r in zip(ys, rows.itertuples(), strict=True):
+        c = colors.get(r.arm, "0.3")
+        lo, hi = r.bpb_lo, r.bpb_hi
+        err = [[r.bpb - lo], [hi - r.bpb]] if is_finite(lo) and is_finite(hi) else None
+        left.errorbar(r.bpb, y, xerr=err, fmt="o", color=c, capsize=4, ms=6)
+        if r.arm != ref and is_finite(getattr(r, "diff", np.nan)):
+            d_err = ([[r.diff - r.diff_lo], [r.diff_hi - r.diff]]
+                     if is_finite(r.diff_lo) and is_finite(r.diff_hi) else None)
+            right.errorbar(r.diff, y, xerr=d_err, fmt="o", color=c, capsize=4, ms=6)
+    styles = ("--", ":", "-.", (0, (5, 1)))
+    if len(ngram):
+        best = ngram.loc[ngram.groupby("stream")["bpb"].idxmin()]
+        for k, b in enumerate(best.itertuples()):
+            left.axvline(b.bpb, color="0.35", ls=styles[k % len(styles)], lw=1.2,
+                         label=f"best n-gram, {b.tokenizer} (order {b.order}): {b.bpb:.3f}")
+    left.set_yticks(ys, labels, fontsize=8)
+    left.set(xlabel=f"held-out bits per byte (val ∪ test; {confidence:.0%} CI)",
+             title="held-out bpb per arm (lower is better)")
+    left.grid(axis="x", alpha=0.3)
+    if len(ngram):
+        _legend(left, 7)
+    right.axvline(0.0, color="0.3", lw=1)
+    right.set_yticks(ys, ["(reference)" if a == ref else a for a in rows["arm"]], fontsize=8)
+    right.set(xlabel=f"bpb minus {ref} (paired, {confidence:.0%} CI)",
+              title=f"difference from {ref}")
+    right.grid(axis="x", alpha=0.3)
+    return _png(fig)

@@ -14,6 +14,7 @@ from embinit.study.report.doc import markdown_images
 from tests.unit.study.fabricate import write_run, write_study
 
 FIGURES = (
+    "headline.png",
     "val_bpb_lossless_vs_bytes.png",
     "val_bpb_vs_bytes.png",
     "val_bpb_vs_steps.png",
