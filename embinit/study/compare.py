@@ -8,7 +8,8 @@ bpb for charged arms (closed-vocabulary word level, which is charged the spellin
 
 With per-document losses in the records, intervals and p-values combine a document
 and a seed variance component with t at Welch-Satterthwaite degrees of freedom
-(``embinit.study.stats.paired_interval``), documents paired by id (by position where a
+(``embinit.study.stats.paired_interval``; the document component's df counts the
+documents' effective number, column ``n_docs_eff``), documents paired by id (by position where a
 record has no ids, their bytes checked either way). Without usable per-document losses
 (older records; a charged record without its per-document charges; records that do not
 align) they come from Student t over seeds alone, which ignores how few documents there
@@ -327,12 +328,13 @@ def _own_figure(
     if cells is not None:
         b = bpb_interval(cells.nats[0], cells.nbytes[0], confidence)
         return {"bpb": b.estimate, "bpb_lo": b.lo, "bpb_hi": b.hi, "arm_df": b.df,
-                "arm_seeds": len(seeds), "arm_docs": b.n_docs, "arm_method": COMPONENTS,
-                "arm_doc_status": "", "arm_note": cells.note}
+                "arm_seeds": len(seeds), "arm_docs": b.n_docs, "arm_docs_eff": b.n_docs_eff,
+                "arm_method": COMPONENTS, "arm_doc_status": "", "arm_note": cells.note}
     mean, lo, hi = mean_ci(seed_figure(done, splits).to_numpy(), confidence)
     return {"bpb": mean, "bpb_lo": lo, "bpb_hi": hi,
             "arm_df": len(seeds) - 1 if np.isfinite(lo) else math.nan, "arm_seeds": len(seeds),
-            "arm_docs": 0, "arm_method": SEED_T, "arm_doc_status": status, "arm_note": why}
+            "arm_docs": 0, "arm_docs_eff": math.nan, "arm_method": SEED_T,
+            "arm_doc_status": status, "arm_note": why}
 
 
 def _versus(
@@ -346,8 +348,8 @@ def _versus(
     confidence: float,
 ) -> dict[str, Any]:
     common = sorted(int(s) for s in set(a_done["seed"]) & set(r_done["seed"]))
-    out: dict[str, Any] = {"n_seeds": len(common), "n_docs": 0, "method": "", "note": "",
-                           "doc_status": ""}
+    out: dict[str, Any] = {"n_seeds": len(common), "n_docs": 0, "n_docs_eff": math.nan,
+                           "method": "", "note": "", "doc_status": ""}
     if not common:
         out["note"] = "no seed in common"
         return out
@@ -356,8 +358,8 @@ def _versus(
         (an, rn), (ab, rb) = cells.nats, cells.nbytes
         b = paired_interval(an, rn, ab, rb, confidence)
         out.update(diff=b.estimate, diff_lo=b.lo, diff_hi=b.hi, df=b.df, tost_lo=b.tost_lo,
-                   tost_hi=b.tost_hi, p=b.p_value, n_docs=b.n_docs, method=COMPONENTS,
-                   note=cells.note)
+                   tost_hi=b.tost_hi, p=b.p_value, n_docs=b.n_docs, n_docs_eff=b.n_docs_eff,
+                   method=COMPONENTS, note=cells.note)
         return out
     out.update(doc_status=status, note=why)
     if status == DOCS_INCONSISTENT:
@@ -517,7 +519,9 @@ def heldout_comparisons(
     p, p_holm (Holm over the primary comparisons: the ``primary`` arms and pairs, every
     non-reference arm when ``primary`` is empty; a primary comparison without a p-value
     counts in the family as p = 1 and keeps a NaN p_holm), primary, pair, n_seeds/n_docs
-    (the cells paired), method (``variance components`` or ``seed t``), doc_status (why the
+    (the cells paired), n_docs_eff (their effective number of documents,
+    ``stats.effective_docs``: the D of the document component's df; arm_docs_eff for an arm's
+    own figure; NaN without per-document losses), method (``variance components`` or ``seed t``), doc_status (why the
     documents were not paired: ``DOCS_MISSING``, ``DOCS_REFUSED`` (both seed t),
     ``DOCS_INCONSISTENT`` (no comparison); empty when paired), note (that reason, or how the
     documents were paired), and per speller k where an arm is charged diff_k, diff_lo_k ...
@@ -541,9 +545,9 @@ def heldout_comparisons(
                                "exact": bool(exact.get(arm, False))}
         row.update(_nan_row(_NUM))
         row["figure"] = "bpb" if row["exact"] else "lossless bpb"
-        row.update(n_seeds=0, n_docs=0, method="", doc_status="", note="", arm_seeds=0,
-                   arm_docs=0, arm_method="", arm_doc_status="", arm_note="",
-                   primary=arm in family, pair=False)
+        row.update(n_seeds=0, n_docs=0, n_docs_eff=math.nan, method="", doc_status="", note="",
+                   arm_seeds=0, arm_docs=0, arm_docs_eff=math.nan, arm_method="",
+                   arm_doc_status="", arm_note="", primary=arm in family, pair=False)
         if len(a_done):
             row.update(_own_figure(a_done, docs, gaps, arm, splits, confidence))
         if arm == reference_arm:
@@ -558,8 +562,8 @@ def heldout_comparisons(
         row = {"arm": a, "scope": scope, "versus": b, "exact": both}
         row.update(_nan_row(_NUM))
         row["figure"] = "bpb" if both else "lossless bpb"
-        row.update(n_seeds=0, n_docs=0, method="", doc_status="", note="", primary=True,
-                   pair=True)
+        row.update(n_seeds=0, n_docs=0, n_docs_eff=math.nan, method="", doc_status="", note="",
+                   primary=True, pair=True)
         if len(a_done) and len(b_done):
             row.update(_compare(a_done, b_done, docs, gaps, a, b, splits, confidence, names))
         else:
@@ -592,13 +596,14 @@ def compare_arms(
     gaps: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Arm a minus arm b on the like-for-like figure, as a ``heldout_comparisons`` row would
-    give it (diff, diff_lo, diff_hi, df, tost_lo, tost_hi, p, n_seeds, n_docs, method,
-    doc_status, note); diff NaN with a note when either arm has no completed run."""
+    give it (diff, diff_lo, diff_hi, df, tost_lo, tost_hi, p, n_seeds, n_docs, n_docs_eff,
+    method, doc_status, note); diff NaN with a note when either arm has no completed run."""
     done = completed(runs)
     a_done, b_done = done[done["arm"] == a], done[done["arm"] == b]
     if not len(a_done) or not len(b_done):
         missing = [x for x, d in ((a, a_done), (b, b_done)) if not len(d)]
-        return {**_nan_row(_NUM), "n_seeds": 0, "n_docs": 0, "method": "", "doc_status": "",
+        return {**_nan_row(_NUM), "n_seeds": 0, "n_docs": 0, "n_docs_eff": math.nan,
+                "method": "", "doc_status": "",
                 "note": f"no completed runs of {', '.join(missing)}"}
     out = {**_nan_row(_NUM), **_versus(a_done, b_done, docs, gaps, a, b, SCOPES[scope],
                                        confidence)}

@@ -49,6 +49,7 @@ from embinit.study.stats import (
     BOOTSTRAP_B,
     BOOTSTRAP_SEED,
     doc_resampled_sums,
+    effective_docs,
     paired_interval,
     welch_df,
 )
@@ -239,7 +240,7 @@ class LadderFit:
 
 def _doc_bootstrap_var(g: pd.DataFrame, X: np.ndarray, points: np.ndarray,
                       n_boot: int = BOOTSTRAP_B,
-                      seed: int = BOOTSTRAP_SEED) -> tuple[np.ndarray, np.ndarray, int] | None:
+                      seed: int = BOOTSTRAP_SEED) -> tuple[np.ndarray, np.ndarray, int, float] | None:
     """Variance over resamples of the held-out documents (one draw for every run) of the OLS
     coefficients and of the fitted values at ``points`` (rows [1, ln N, ln D]); None when the
     pairs do not share per-document losses."""
@@ -253,7 +254,9 @@ def _doc_bootstrap_var(g: pd.DataFrame, X: np.ndarray, points: np.ndarray,
     *nats, total_bytes = doc_resampled_sums([*diffs, nbytes], n_boot, seed)
     gains = np.column_stack(nats) / (LN2 * total_bytes)[:, None]  # B x pairs
     coefs = gains @ np.linalg.pinv(X).T  # the fit redone on every resample
-    return (coefs.var(axis=0, ddof=1), (coefs @ points.T).var(axis=0, ddof=1), len(docs))
+    # The document component's df counts documents by their bytes (Kish), as in stats.
+    return (coefs.var(axis=0, ddof=1), (coefs @ points.T).var(axis=0, ddof=1), len(docs),
+            effective_docs(nbytes))
 
 
 def fit_gain(gains: pd.DataFrame, vocab: str, target_params: int, target_tokens: float,
@@ -278,11 +281,12 @@ def fit_gain(gains: pd.DataFrame, vocab: str, target_params: int, target_tokens:
     x0 = np.array([1.0, math.log(target_params), math.log(target_bytes)])
     x1 = np.array([1.0, math.log(target_params), math.log(max_bytes)])
     boot = _doc_bootstrap_var(g, X, np.vstack([x0, x1]))
-    v_coef, v_pred, n_docs = boot if boot is not None else (np.zeros(3), np.zeros(2), 0)
+    v_coef, v_pred, n_docs, n_eff = (boot if boot is not None
+                                     else (np.zeros(3), np.zeros(2), 0, 0.0))
 
     def t_of(v_doc: float, v_fit: float) -> float:
         # Welch-Satterthwaite over the document component and the OLS residual one.
-        df = welch_df(float(v_doc), float(v_fit), n_docs, dof + 1) if n_docs else dof
+        df = welch_df(float(v_doc), float(v_fit), n_eff, dof + 1) if n_docs else dof
         return float(stats.t.ppf(0.5 + level / 2, df)) if df == df and df > 0 else float("nan")
 
     v_ols = np.diag(cov)

@@ -6,7 +6,10 @@ the same (seed, document) cells, with ``stats.contrast_interval``'s interval (do
 bootstrap + seed variance); records without per-document losses fall back to Student t over
 the per-seed contrasts. ``datasize_table`` and ``gain_trend``: the arms run on fractions of
 the train split (labels ``<arm>+data<f>``), the init's gain at each fraction, and a
-log-linear fit of that gain against training bytes.
+log-linear fit of that gain against training bytes. The fit's intervals use t quantiles
+at Welch-Satterthwaite degrees of freedom built from the points' own intervals (each gain's
+variance is estimated with its interval's df), never normal quantiles: with two points the
+line passes through them exactly, and its uncertainty is only as well known as theirs.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ CONTRASTS: dict[str, tuple[float, float, float, float]] = {
     "init (word2vec − scratch)": (-0.5, 0.5, -0.5, 0.5),
     "interaction (init effect on word − on BPE)": (1.0, -1.0, -1.0, 1.0),
 }
-EFFECT_COLUMNS = ["effect", "estimate", "lo", "hi", "p", "df", "n_seeds", "n_docs", "method",
-                  "note"]
+EFFECT_COLUMNS = ["effect", "estimate", "lo", "hi", "p", "df", "n_seeds", "n_docs",
+                  "n_docs_eff", "method", "note"]
 _DATA = re.compile(r"\+data([0-9.eE+-]+)$")
 
 
@@ -79,7 +82,8 @@ def factorial_effects(
             iv = contrast_interval(cells[0], cells[1], w, confidence)
             rows.append({"effect": name, "estimate": iv.estimate, "lo": iv.lo, "hi": iv.hi,
                          "p": iv.p_value, "df": iv.df, "n_seeds": iv.n_seeds,
-                         "n_docs": iv.n_docs, "method": C.COMPONENTS, "note": ""})
+                         "n_docs": iv.n_docs, "n_docs_eff": iv.n_docs_eff,
+                         "method": C.COMPONENTS, "note": ""})
             continue
         # No per-document losses: the contrast per seed, Student t over the seeds.
         figs = [C.seed_figure(done[done["arm"] == a], splits) for a in arms]
@@ -95,7 +99,8 @@ def factorial_effects(
             p = float(st.ttest_1samp(per_seed, 0.0).pvalue)
         rows.append({"effect": name, "estimate": m, "lo": lo, "hi": hi, "p": p,
                      "df": len(per_seed) - 1 if np.isfinite(lo) else math.nan,
-                     "n_seeds": len(per_seed), "n_docs": 0, "method": C.SEED_T,
+                     "n_seeds": len(per_seed), "n_docs": 0, "n_docs_eff": math.nan,
+                     "method": C.SEED_T,
                      "note": "no per-document losses: Student t over seeds"})
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
@@ -152,7 +157,7 @@ def datasize_table(runs: pd.DataFrame, comp: pd.DataFrame) -> pd.DataFrame:
 
 
 GAIN_COLUMNS = ["tokenizer", "fraction", "arm", "versus", "train_bytes", "gain", "lo", "hi",
-                "se", "tost_lo", "tost_hi", "p", "n_seeds", "method"]
+                "se", "df", "tost_lo", "tost_hi", "p", "n_seeds", "method"]
 
 
 def _frac_label(base: str, frac: float) -> str:
@@ -165,8 +170,9 @@ def gain_by_fraction(
     gaps: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per tokenizer and train fraction where both ``<tok>+<init>`` and ``<tok>+scratch``
-    ran: the gain (init minus scratch, bpb; negative favours the init) with its interval
-    and standard error, and the training bytes (the scratch arm's mean bytes seen)."""
+    ran: the gain (init minus scratch, bpb; negative favours the init) with its interval,
+    standard error and that interval's df, and the training bytes (the scratch arm's
+    training data size)."""
     done = completed(runs)
     present = set(done["arm"])
     rows = []
@@ -185,7 +191,7 @@ def gain_by_fraction(
             rows.append({"tokenizer": tok, "fraction": f, "arm": a, "versus": b,
                          "train_bytes": float(nbytes.mean()) if len(nbytes) else math.nan,
                          "gain": d, "lo": r.get("diff_lo", math.nan), "hi": hi, "se": se,
-                         "tost_lo": r.get("tost_lo", math.nan),
+                         "df": df if np.isfinite(se) else math.nan, "tost_lo": r.get("tost_lo", math.nan),
                          "tost_hi": r.get("tost_hi", math.nan), "p": r.get("p", math.nan),
                          "n_seeds": r.get("n_seeds", 0), "method": r.get("method", "")})
     return pd.DataFrame(rows, columns=GAIN_COLUMNS)
@@ -195,8 +201,13 @@ def gain_by_fraction(
 class Trend:
     """gain = intercept + slope · ln(bytes / center), weighted by 1 / se² of each point.
 
-    The points' variances are taken as known (their own intervals), so the slope's standard
-    error is 1 / sqrt(Σ w (x − x̄)²) and intervals use the normal quantile; ``n`` points.
+    Weighted, the points' variances are taken as their own intervals give them, so the
+    slope's standard error is 1 / sqrt(Σ w (x − x̄)²); each variance is itself estimated,
+    with its interval's df (``point_df``), so an interval of any linear combination Σ a_i y_i
+    of the gains (the slope, a fitted or extrapolated gain) uses t at the
+    Welch-Satterthwaite df (Σ a_i² v_i)² / Σ (a_i² v_i)² / df_i: NaN, and no interval, when
+    a point's df is not known. Unweighted, the variance comes from the residuals, with
+    n − 2 df. ``n`` points, at ``point_x`` = ln(bytes) with variances ``point_var``.
     """
 
     slope: float  # bpb per e-fold of training bytes
@@ -206,12 +217,48 @@ class Trend:
     center: float  # the weighted mean of ln(bytes)
     n: int
     weighted: bool
+    point_x: tuple[float, ...] = ()
+    point_var: tuple[float, ...] = ()
+    point_df: tuple[float, ...] = ()
 
     def predict(self, nbytes: float) -> tuple[float, float]:
         """(fitted gain, its standard error) at ``nbytes`` training bytes."""
         dx = math.log(nbytes) - self.center
         return (self.intercept + self.slope * dx,
                 math.sqrt(self.intercept_se**2 + (dx * self.slope_se) ** 2))
+
+    def _df(self, dx: float | None) -> float:
+        """Degrees of freedom of the fitted gain at ln(bytes) = center + dx, or of the slope
+        (dx None)."""
+        if not self.weighted:
+            return float(self.n - 2)
+        x, v, dfs = (np.asarray(a, dtype=float) for a in (self.point_x, self.point_var,
+                                                          self.point_df))
+        if not len(x) or not (np.all(np.isfinite(dfs)) and np.all(dfs > 0)):
+            return math.nan
+        w = 1.0 / v
+        sxx = float(np.sum(w * (x - self.center) ** 2))
+        c = w * (x - self.center) / sxx  # the slope's weights on the gains
+        a = c if dx is None else w / np.sum(w) + dx * c
+        terms = a**2 * v
+        return float(np.sum(terms) ** 2 / np.sum(terms**2 / dfs))
+
+    @property
+    def slope_df(self) -> float:
+        """Degrees of freedom of the slope's standard error (NaN: not known)."""
+        return self._df(None)
+
+    def predict_df(self, nbytes: float) -> float:
+        """Degrees of freedom of ``predict``'s standard error at ``nbytes``."""
+        return self._df(math.log(nbytes) - self.center)
+
+    def slope_interval(self, confidence: float = 0.95) -> tuple[float, float]:
+        """The slope's interval, t at ``slope_df`` (NaN when that df is not known)."""
+        df = self.slope_df
+        if not (np.isfinite(df) and df > 0):
+            return math.nan, math.nan
+        half = t_critical(confidence, df) * self.slope_se
+        return self.slope - half, self.slope + half
 
     def zero_crossing(self) -> float:
         """Training bytes where the fitted gain reaches 0 (NaN if it never does ahead)."""
@@ -223,8 +270,9 @@ class Trend:
 def gain_trend(points: pd.DataFrame) -> Trend | None:
     """The log-linear fit of ``gain`` on ln(``train_bytes``) over a ``gain_by_fraction``
     table of one tokenizer; None with fewer than two distinct training sizes. Weighted by
-    1 / se² when every point has a positive se; else unweighted, its variance from the
-    residuals (needs three points)."""
+    1 / se² when every point has a positive se (each point's ``df``, where the table has
+    it, sets the intervals' df); else unweighted, its variance from the residuals (needs
+    three points)."""
     p = points.dropna(subset=["gain", "train_bytes"])
     p = p[p["train_bytes"] > 0]
     if p["train_bytes"].nunique() < 2:
@@ -232,6 +280,7 @@ def gain_trend(points: pd.DataFrame) -> Trend | None:
     x = np.log(p["train_bytes"].to_numpy(float))
     y = p["gain"].to_numpy(float)
     se = p["se"].to_numpy(float)
+    dfs = p["df"].to_numpy(float) if "df" in p else np.full(len(x), math.nan)
     weighted = bool(np.all(np.isfinite(se)) and np.all(se > 0))
     if weighted:
         w = 1.0 / se**2
@@ -248,16 +297,22 @@ def gain_trend(points: pd.DataFrame) -> Trend | None:
         resid = y - (intercept + slope * (x - xc))
         scale = float(np.sum(resid**2) / (len(x) - 2))
     return Trend(slope, math.sqrt(scale / sxx), intercept, math.sqrt(scale / float(np.sum(w))),
-                 xc, len(x), weighted)
+                 xc, len(x), weighted, tuple(float(v) for v in x),
+                 tuple(float(v) for v in se**2) if weighted else (),
+                 tuple(float(v) for v in dfs) if weighted else ())
 
 
-def trend_summary(trend: Trend, largest: float, factors: Sequence[float] = (10.0, 100.0)
-                  ) -> dict[str, Any]:
-    """The fit's extrapolation to ``factors`` times the largest training bytes run."""
+def trend_summary(trend: Trend, largest: float, factors: Sequence[float] = (10.0, 100.0),
+                  confidence: float = 0.95) -> dict[str, Any]:
+    """The fit's extrapolation to ``factors`` times the largest training bytes run: per
+    factor (gain, lo, hi, df), t at the Welch-Satterthwaite df (``Trend``; NaN bounds when
+    that df is not known)."""
     out: dict[str, Any] = {"zero_crossing": trend.zero_crossing()}
     for f in factors:
         g, se = trend.predict(largest * f)
-        out[f"x{f:g}"] = (g, g - 1.959963984540054 * se, g + 1.959963984540054 * se)
+        df = trend.predict_df(largest * f)
+        half = t_critical(confidence, df) * se if np.isfinite(df) and df > 0 else math.nan
+        out[f"x{f:g}"] = (g, g - half, g + half, df)
     return out
 
 

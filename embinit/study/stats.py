@@ -11,6 +11,10 @@ way. Records without per-document losses fall back to Student-t intervals over s
 (``mean_ci``, ``paired_diff``), pairing runs that share a seed (same data order, same
 initial body weights).
 
+Held-out documents have very unequal sizes, so D documents carry less information than D
+equal ones: the document component's degrees of freedom use their effective number
+(``effective_docs``, Kish's (Σ b)² / Σ b² of the documents' bytes) in place of D.
+
 Across a study's primary comparisons p-values are Holm-adjusted (``holm``); a difference
 is called practically equivalent only by TOST, when the interval at 1 - 2 alpha lies
 inside the margin (``equivalent``).
@@ -138,7 +142,8 @@ class Interval:
 
     ``estimate`` on every (seed, document) cell; ``v_doc`` and ``v_seed`` the document and
     seed components of its variance, ``se`` = sqrt(v_doc + v_seed) and ``df`` their
-    Welch-Satterthwaite degrees of freedom (NaN when se is 0); (lo, hi) = estimate ± t_df
+    Welch-Satterthwaite degrees of freedom (NaN when se is 0), the document component's
+    counted with ``n_docs_eff`` - 1 (``effective_docs``); (lo, hi) = estimate ± t_df
     se at ``confidence``, (tost_lo, tost_hi) the same at ``TOST_CONFIDENCE``; ``p_value``
     two-sided from t_df for a difference (NaN for a single arm's figure).
     """
@@ -156,6 +161,20 @@ class Interval:
     n_seeds: int
     n_docs: int
     n_boot: int
+    n_docs_eff: float = NAN  # ``effective_docs`` of the documents' bytes: the df's D
+
+
+def effective_docs(doc_bytes: np.ndarray | Sequence[float]) -> float:
+    """Kish's effective number of documents, (Σ b)² / Σ b², of documents with ``doc_bytes``.
+
+    A byte-weighted figure (bpb is a ratio of sums) weighs each document by its bytes, so
+    D documents of unequal size carry as much information as this many equal ones: D when
+    all are the same size, 1 when one holds every byte. Empty documents count for nothing.
+    """
+    b = np.asarray(doc_bytes, dtype=np.float64).ravel()
+    if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0) or not b.sum() > 0:
+        raise ValueError(f"doc_bytes must be finite, non-negative and not all zero: {b.tolist()}")
+    return float(b.sum() ** 2 / np.sum(b * b))
 
 
 def _cells(values: np.ndarray | Sequence[Sequence[float]], name: str) -> np.ndarray:
@@ -167,13 +186,16 @@ def _cells(values: np.ndarray | Sequence[Sequence[float]], name: str) -> np.ndar
     return arr
 
 
-def _bytes(values: np.ndarray | Sequence[float], shape: tuple[int, int], name: str) -> np.ndarray:
+def _bytes(values: np.ndarray | Sequence[float], shape: tuple[int, int], name: str,
+           allow_empty: bool = False) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     arr = np.broadcast_to(arr, shape) if arr.ndim == 1 else _cells(arr, name)
     if arr.shape != shape:
         raise ValueError(f"{name} has shape {arr.shape}, the nats {shape}")
-    if not np.all(arr > 0):
+    if not allow_empty and not np.all(arr > 0):
         raise ValueError(f"{name}: every document needs a positive byte count")
+    if allow_empty and not (np.all(arr >= 0) and np.all(arr.sum(axis=1) > 0)):
+        raise ValueError(f"{name}: byte counts must be non-negative, every seed's total positive")
     return arr
 
 
@@ -199,11 +221,13 @@ def _bpb(nats: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
     return nats / (_LN2 * nbytes)
 
 
-def welch_df(v_doc: float, v_seed: float, n_docs: int, n_seeds: int) -> float:
+def welch_df(v_doc: float, v_seed: float, n_docs: float, n_seeds: int) -> float:
     """Welch-Satterthwaite degrees of freedom of v_doc + v_seed, the components estimated
     with D - 1 and S - 1 degrees of freedom: (v_doc + v_seed)^2 / (v_seed^2 / (S - 1) +
-    v_doc^2 / (D - 1)). A component that is zero (S = 1: no seed variance; D = 1: none
-    between documents) adds nothing to the denominator; NaN when both are zero."""
+    v_doc^2 / (D - 1)). D is the effective number of documents (``effective_docs``; the
+    count itself when they are of equal size), so it need not be whole. A component that is
+    zero (S = 1: no seed variance; D <= 1: none between documents) adds nothing to the
+    denominator; NaN when both are zero."""
     den = 0.0
     if v_seed > 0.0 and n_seeds > 1:
         den += v_seed**2 / (n_seeds - 1)
@@ -219,27 +243,28 @@ def _components(
     shape: tuple[int, int],
     confidence: float,
     test: bool,
+    n_eff: float,
 ) -> Interval:
     """The interval of ``estimate`` from the per-seed figures (seed component) and the
-    document-resampled replicates (document component)."""
+    document-resampled replicates (document component, ``n_eff`` effective documents)."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     n_seeds, n_docs = shape
     v_doc = float(np.var(replicates, ddof=1)) if replicates.size > 1 else 0.0
     v_seed = float(np.var(per_seed, ddof=1)) / n_seeds if n_seeds > 1 else 0.0
     se = math.sqrt(v_doc + v_seed)
-    df = welch_df(v_doc, v_seed, n_docs, n_seeds)
+    df = welch_df(v_doc, v_seed, n_eff, n_seeds)
     if se == 0.0:
         # No variation at all: the interval is the point, and a difference is either
         # exactly zero (p = 1) or certain (p = 0).
         p = (1.0 if estimate == 0.0 else 0.0) if test else NAN
         return Interval(estimate, estimate, estimate, estimate, estimate, p, 0.0, NAN,
-                        v_doc, v_seed, n_seeds, n_docs, int(replicates.size))
+                        v_doc, v_seed, n_seeds, n_docs, int(replicates.size), n_eff)
     half = t_critical(confidence, df) * se
     tost = t_critical(TOST_CONFIDENCE, df) * se
     p = float(2.0 * _sp.stdtr(df, -abs(estimate) / se)) if test else NAN
     return Interval(estimate, estimate - half, estimate + half, estimate - tost, estimate + tost,
-                    p, se, df, v_doc, v_seed, n_seeds, n_docs, int(replicates.size))
+                    p, se, df, v_doc, v_seed, n_seeds, n_docs, int(replicates.size), n_eff)
 
 
 def bpb_interval(
@@ -262,7 +287,8 @@ def bpb_interval(
     sums, bsums = doc_resampled_sums([n.sum(axis=0), b.sum(axis=0)], n_boot, seed)
     estimate = float(_bpb(n.sum(), b.sum()))
     per_seed = _bpb(n.sum(axis=1), b.sum(axis=1))
-    return _components(estimate, per_seed, _bpb(sums, bsums), n.shape, confidence, test=False)
+    return _components(estimate, per_seed, _bpb(sums, bsums), n.shape, confidence, test=False,
+                       n_eff=effective_docs(b.sum(axis=0)))
 
 
 def paired_interval(
@@ -300,7 +326,8 @@ def paired_interval(
     estimate = float(_bpb(a.sum(), ab.sum()) - _bpb(r.sum(), rb.sum()))
     per_seed = _bpb(a.sum(axis=1), ab.sum(axis=1)) - _bpb(r.sum(axis=1), rb.sum(axis=1))
     replicates = _bpb(sa, sab) - _bpb(sr, srb)
-    return _components(estimate, per_seed, replicates, a.shape, confidence, test=True)
+    return _components(estimate, per_seed, replicates, a.shape, confidence, test=True,
+                       n_eff=effective_docs(ab.sum(axis=0)))
 
 
 def contrast_interval(
@@ -310,13 +337,22 @@ def contrast_interval(
     confidence: float = 0.95,
     n_boot: int = BOOTSTRAP_B,
     seed: int = BOOTSTRAP_SEED,
+    allow_empty: bool = False,
 ) -> Interval:
     """Σ_k w_k bpb(arm k) over documents x seeds, with ``paired_interval``'s interval.
 
     The arms' cells are aligned (row s the same seed, column d the same document in every
     arm); one bootstrap draw of the documents serves every arm, as in ``paired_interval``
     (which is the contrast (1, -1)), and the seed component is the variance of the per-seed
-    contrasts over S. Used for the factorial's main effects and interaction.
+    contrasts over S. Used for the factorial's main effects and interaction, and for the
+    gain per row class (claim 3), whose "arms" are the targets of one class of rows: there
+    a document may hold no target of a class (``allow_empty``: a document may have zero
+    bytes, every seed's total must not; a document resample whose class is empty has no
+    figure and is left out of the document variance, ``n_boot`` counting those kept).
+
+    The document component's df uses the effective number of documents of the shares
+    s_d = Σ_k |w_k| b_kd / Σ_d' b_kd' (each arm's bytes summed over seeds): Kish's
+    (Σ b)² / Σ b² when every arm has the same bytes, as in ``paired_interval``.
     """
     if not len(arm_nats) == len(arm_bytes) == len(weights) or not len(weights):
         raise ValueError("one weight and one bytes array per arm, at least one arm")
@@ -324,7 +360,7 @@ def contrast_interval(
     shape = nats[0].shape
     if any(a.shape != shape for a in nats) or nats[0].size == 0:
         raise ValueError(f"every arm needs the same non-empty seeds x documents shape {shape}")
-    nbytes = [_bytes(b, shape, f"arm_bytes[{k}]") for k, b in enumerate(arm_bytes)]
+    nbytes = [_bytes(b, shape, f"arm_bytes[{k}]", allow_empty) for k, b in enumerate(arm_bytes)]
     w = [float(x) for x in weights]
     cols = [x for a, b in zip(nats, nbytes, strict=True) for x in (a.sum(axis=0), b.sum(axis=0))]
     sums = doc_resampled_sums(cols, n_boot, seed)
@@ -332,9 +368,13 @@ def contrast_interval(
                                                                           strict=True)))
     per_seed = sum(wk * _bpb(a.sum(axis=1), b.sum(axis=1))
                    for wk, a, b in zip(w, nats, nbytes, strict=True))
-    replicates = sum(wk * _bpb(sums[2 * k], sums[2 * k + 1]) for k, wk in enumerate(w))
-    return _components(estimate, np.asarray(per_seed), np.asarray(replicates), shape,
-                       confidence, test=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        replicates = np.asarray(sum(wk * _bpb(sums[2 * k], sums[2 * k + 1])
+                                    for k, wk in enumerate(w)))
+    replicates = replicates[np.isfinite(replicates)]
+    shares = sum(abs(wk) * b.sum(axis=0) / b.sum() for wk, b in zip(w, nbytes, strict=True))
+    return _components(estimate, np.asarray(per_seed), replicates, shape,
+                       confidence, test=True, n_eff=effective_docs(np.asarray(shares)))
 
 
 # ------------------------------------------------------------------------------ families
@@ -374,6 +414,7 @@ __all__ = [
     "Interval",
     "bpb_interval",
     "contrast_interval",
+    "effective_docs",
     "equivalent",
     "excludes_zero",
     "holm",

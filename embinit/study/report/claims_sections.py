@@ -50,6 +50,9 @@ def _test_text(t: ClaimTest) -> str:
     elif is_finite(t.p):
         p = f", {fmt_p(t.p, labelled=True)}"
     how = f"; {_METHODS.get(t.method, t.method)}" if t.method else ""
+    if t.method == C.COMPONENTS and t.n_docs:
+        eff = f", {fmt_num(t.n_docs_eff, 1)} effective" if is_finite(t.n_docs_eff) else ""
+        how = f"; documents × seeds ({t.n_docs} documents{eff})"
     tail = f" → {t.verdict}" if t.verdict and t.in_family else ""
     return f"{t.label}: {est} {t.unit}{p}{how}{tail}"
 
@@ -108,8 +111,8 @@ def factorial_blocks(effects: pd.DataFrame, confidence: float = 0.95) -> list[Bl
     ci = f"{confidence:.0%} CI"
     rows = [[r["effect"], fmt_ci(r["estimate"], r["lo"], r["hi"], signed=True), fmt_df(r["df"]),
              fmt_p(r["p"]),
-             f"{int(r['n_docs'])} × {int(r['n_seeds'])}" if r["method"] == C.COMPONENTS
-             else f"{int(r['n_seeds'])} seeds"]
+             _docs_cell(r["n_docs"], r.get("n_docs_eff"), r["n_seeds"])
+             if r["method"] == C.COMPONENTS else f"{int(r['n_seeds'])} seeds"]
             for r in effects.to_dict("records")]
     return [
         Heading(2, "Factorial: tokenizer × init"),
@@ -120,11 +123,19 @@ def factorial_blocks(effects: pd.DataFrame, confidence: float = 0.95) -> list[Bl
             "(bpe+scratch + word+scratch)], interaction = (word+word2vec − word+scratch) − "
             "(bpe+word2vec − bpe+scratch). Intervals add a document component (one bootstrap "
             "draw of the documents for all four arms) and a seed component (the per-seed "
-            "contrasts' variance), t with Welch–Satterthwaite df; p unadjusted. Negative "
+            "contrasts' variance), t with Welch–Satterthwaite df, the documents counted by their "
+            "effective number (Σ bytes)² / Σ bytes², shown in brackets; p unadjusted. Negative "
             "favours word, word2vec, or word2vec more on words than on BPE."
         ),
-        Table(["effect", f"Δ bpb [{ci}]", "df", "p", "documents × seeds"], rows, align="lrrrr"),
+        Table(["effect", f"Δ bpb [{ci}]", "df", "p", "documents (effective) × seeds"], rows,
+              align="lrrrr"),
     ]
+
+
+def _docs_cell(n_docs: Any, n_eff: Any, n_seeds: Any) -> str:
+    """"9 (8.5) × 3": documents, their effective number (Kish, by bytes) and seeds."""
+    eff = f" ({fmt_num(n_eff, 1)})" if is_finite(n_eff) else ""
+    return f"{int(n_docs)}{eff} × {int(n_seeds)}"
 
 
 # ------------------------------------------------------------------------------ diagnostics
@@ -223,17 +234,24 @@ def datasize_blocks(
             continue
         largest = float(gains.loc[gains["tokenizer"] == tok, "train_bytes"].max())
         ext = trend_summary(tr, largest)
-        z = 1.959963984540054
+        s_lo, s_hi = tr.slope_interval()
         parts = [f"{tok}: gain = {tr.intercept:+.3f} {tr.slope:+.3f} · ln(bytes / "
-                 f"{fmt_int(2.718281828459045 ** tr.center)}) bpb, slope 95% CI "
-                 f"[{tr.slope - z * tr.slope_se:+.3f}, {tr.slope + z * tr.slope_se:+.3f}] "
-                 f"({'weighted by 1/se²' if tr.weighted else 'unweighted'}, {tr.n} sizes)."]
+                 f"{fmt_int(2.718281828459045 ** tr.center)}) bpb "
+                 f"({'weighted by 1/se²' if tr.weighted else 'unweighted'}, {tr.n} sizes), "
+                 f"slope 95% CI {_ci_text(s_lo, s_hi, tr.slope_df)}."]
         for f in (10.0, 100.0):
-            g, lo, hi = ext[f"x{f:g}"]
-            parts.append(f"Extrapolation to {f:g}× the data: {g:+.3f} [{lo:+.3f}, {hi:+.3f}].")
+            g, lo, hi, df = ext[f"x{f:g}"]
+            parts.append(f"Extrapolation to {f:g}× the data: {g:+.3f} {_ci_text(lo, hi, df)}.")
         blocks.append(Para(" ".join(parts) + " Beyond the largest size run this is an "
                            "extrapolation of a straight line in log bytes, not a measurement."))
     return blocks
+
+
+def _ci_text(lo: float, hi: float, df: float) -> str:
+    """[lo, hi] (t, df), or why there is none: a point's df unknown."""
+    if not (is_finite(lo) and is_finite(hi)):
+        return "not drawn (a point's interval has no df to build a t quantile from)"
+    return f"[{lo:+.3f}, {hi:+.3f}] (t, {fmt_df(df)} df)"
 
 
 # ------------------------------------------------------------------------------ GloVe

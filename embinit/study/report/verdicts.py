@@ -249,8 +249,11 @@ def few_docs_note(comp: pd.DataFrame, ref: str, what: str = "held-out") -> str |
     if not len(paired) or int(paired["n_docs"].min()) >= FEW_DOCS:
         return None
     n = int(paired["n_docs"].min())
+    eff = (f" ({float(paired['n_docs_eff'].min()):.1f} effective, by bytes)"
+           if "n_docs_eff" in paired and paired["n_docs_eff"].notna().any() else "")
     return (
-        f"Only {n} {what} document{'s' if n != 1 else ''}: the document component is estimated "
+        f"Only {n} {what} document{'s' if n != 1 else ''}{eff}: the document component is "
+        "estimated "
         "from so few (a bootstrap over D documents gives about (D − 1)/D of the usual variance "
         "estimate, and the degrees of freedom come from that estimate too), so the intervals "
         "are approximate; read them with that in mind."
@@ -337,7 +340,10 @@ def headline_intro(
             "v_seed = s²/S, s² being the sample variance over the S seeds of the per-seed "
             "differences Δ_s, each over every document (v_seed = 0 when S = 1). SE = √(v_doc + "
             "v_seed), with Welch–Satterthwaite degrees of freedom df = (v_doc + v_seed)² / "
-            "(v_seed²/(S − 1) + v_doc²/(D − 1)) (D − 1 when S = 1), shown in the tables; the "
+            "(v_seed²/(S − 1) + v_doc²/(D_eff − 1)) (D_eff − 1 when S = 1), D_eff = (Σ b_d)² "
+            "/ Σ b_d² being the byte-weighted effective number of documents (Kish: documents "
+            "of unequal size carry less information than as many equal ones), shown in the "
+            "tables; the "
             f"interval is Δ ± t_{{{q}, df}} · SE, p is two-sided from t with df degrees of "
             f"freedom, and the {tost} interval for equivalence is Δ ± t_{{{qt}, df}} · SE. An "
             "arm's own figure gets its interval the same way from its bpb."

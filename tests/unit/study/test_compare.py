@@ -20,7 +20,7 @@ from embinit.record import StudySettings, write_study_settings
 from embinit.study import compare as C
 from embinit.study import design as D
 from embinit.study import load as L
-from embinit.study.stats import holm, paired_diff
+from embinit.study.stats import effective_docs, holm, paired_diff
 from tests.unit.study.fabricate import (
     DOC_BYTES,
     NEW_ARMS,
@@ -331,7 +331,11 @@ def test_pair_difference_is_arm_a_minus_arm_b(new: L.Study) -> None:
     assert (p["figure"], p["exact"], p["method"], p["n_seeds"], p["n_docs"]) == (
         "bpb", True, C.COMPONENTS, 3, 9)
     assert p["diff_lo"] <= p["tost_lo"] < expected < p["tost_hi"] <= p["diff_hi"] < 0
-    assert p["p"] < 1e-6 and p["df"] == pytest.approx(8.0)  # every document favours word+word2vec
+    # Every document favours word+word2vec and the seeds agree: the document component alone,
+    # with the 9 documents' effective number (Kish, by bytes) less one degrees of freedom.
+    n_eff = effective_docs([b for v in DOC_BYTES.values() for b in v])
+    assert p["n_docs_eff"] == pytest.approx(n_eff) and 8.5 < n_eff < 8.6
+    assert p["p"] < 1e-6 and p["df"] == pytest.approx(n_eff - 1)
     assert p["primary"] and p["pair"] and p["outcome"] == C.LOWER and not p["equivalent"]
     # a family of one: the pair alone is primary, every arm row secondary
     assert p["p_holm"] == p["p"]
@@ -426,7 +430,10 @@ def test_a_primary_comparison_without_p_still_counts_in_the_holm_family(tmp_path
     assert df.loc["word+word2vec", "p_holm"] == pytest.approx(adjusted[0])
     assert df.loc["bpe+word2vec", "p_holm"] == pytest.approx(adjusted[1])
     assert df.loc["word+word2vec", "p_holm"] == pytest.approx(3 * raw[0])  # m = 3, not 2
-    assert df.loc["word+word2vec", "df"] == pytest.approx(8.0)  # one seed: D - 1
+    # one seed: D - 1, D the documents' effective number (they are of unequal size)
+    n_eff = effective_docs([b for v in DOC_BYTES.values() for b in v])
+    assert df.loc["word+word2vec", "df"] == pytest.approx(n_eff - 1)
+    assert df.loc["word+word2vec", "arm_docs_eff"] == pytest.approx(n_eff)
 
 
 def _without_ids(docs: pd.DataFrame, arm: str) -> pd.DataFrame:

@@ -18,6 +18,8 @@ from embinit.study.stats import (
     BOOTSTRAP_SEED,
     TOST_CONFIDENCE,
     bpb_interval,
+    contrast_interval,
+    effective_docs,
     equivalent,
     holm,
     mean_ci,
@@ -98,7 +100,9 @@ def test_document_component_resamples_documents_only() -> None:
     per_seed = arm.sum(axis=1) / (LN2 * 4) - ref.sum(axis=1) / (LN2 * 4)
     assert r.v_seed == pytest.approx(np.var(per_seed, ddof=1) / 2, rel=1e-12)
     assert r.se == pytest.approx(math.sqrt(r.v_doc + r.v_seed), rel=1e-12)
-    assert r.df == pytest.approx(welch_df(r.v_doc, r.v_seed, 3, 2), rel=1e-12)
+    # The documents' effective number, (1 + 2 + 1)² / (1 + 4 + 1) = 8/3, is the df's D.
+    assert r.n_docs_eff == pytest.approx(8 / 3, rel=1e-12)
+    assert r.df == pytest.approx(welch_df(r.v_doc, r.v_seed, 8 / 3, 2), rel=1e-12)
 
 
 def test_welch_satterthwaite_df() -> None:
@@ -107,6 +111,60 @@ def test_welch_satterthwaite_df() -> None:
     assert welch_df(2.0, 0.0, 40, 1) == pytest.approx(39.0)  # documents alone: D - 1
     assert min(2, 10) <= welch_df(0.3, 0.7, 11, 3) <= 2 + 10
     assert math.isnan(welch_df(0.0, 0.0, 5, 3))
+
+
+def test_effective_number_of_documents_is_kish() -> None:
+    assert effective_docs([5, 5, 5, 5]) == 4.0  # equal sizes: the count
+    assert effective_docs([3000, 1000, 1000, 1000]) == 3.0  # 6000² / (9 + 1 + 1 + 1)·10⁶
+    assert effective_docs([7, 0, 0]) == 1.0  # one document holds every byte
+    assert effective_docs(np.array([1.0, 2.0, 1.0])) == pytest.approx(16 / 6, rel=1e-15)
+    # 16 documents, two of 18,500 bytes and fourteen of 4,500: 10¹⁰ / 9.68·10⁸ = 10.33.
+    nbytes = [18_500, 18_500] + [4_500] * 14
+    assert effective_docs(nbytes) == pytest.approx(100_000**2 / (2 * 18_500**2 + 14 * 4_500**2),
+                                                   rel=1e-15)
+    for bad in ([], [0, 0], [1, -1], [1, float("nan")]):
+        with pytest.raises(ValueError, match="doc_bytes"):
+            effective_docs(bad)
+
+
+def test_two_seeds_count_the_documents_by_their_effective_number() -> None:
+    # 4 documents, one three times the size of each other: 3 effective documents. The
+    # arm differs by the same amount on each document at both seeds (no seed variance), so
+    # the df is the document term's alone: n_eff - 1 = 2, not D - 1 = 3.
+    doc_bytes = np.array([3000, 1000, 1000, 1000])
+    ref = nats_for(np.array([[2.0, 2.5, 3.0, 1.5], [2.1, 2.4, 3.1, 1.6]]), doc_bytes)
+    delta = np.array([0.05, -0.02, 0.04, -0.01])
+    arm = ref + nats_for(np.tile(delta, (2, 1)), doc_bytes)
+    r = paired_interval(arm, ref, doc_bytes, n_boot=2000)
+    assert (r.n_seeds, r.n_docs, r.n_docs_eff) == (2, 4, 3.0)
+    assert r.v_seed < 1e-30 < r.v_doc
+    assert r.df == pytest.approx(2.0, rel=1e-9)
+    assert r.hi - r.estimate == pytest.approx(st.t.ppf(0.975, 2.0) * r.se, rel=1e-9)
+    # With seed variance too, both terms enter, the documents' with n_eff - 1 = 2 df.
+    arm2 = arm + nats_for(np.array([[0.01], [-0.01]]) * np.ones((2, 4)), doc_bytes)
+    r2 = paired_interval(arm2, ref, doc_bytes, n_boot=2000)
+    expected = (r2.v_doc + r2.v_seed) ** 2 / (r2.v_seed**2 / 1 + r2.v_doc**2 / 2)
+    assert r2.df == pytest.approx(expected, rel=1e-12)
+    assert r2.df != pytest.approx((r2.v_doc + r2.v_seed) ** 2
+                                  / (r2.v_seed**2 + r2.v_doc**2 / 3), rel=1e-6)
+    assert welch_df(r2.v_doc, r2.v_seed, 3.0, 2) == pytest.approx(expected, rel=1e-12)
+
+
+def test_contrast_of_row_classes_allows_documents_without_a_class() -> None:
+    # A class of targets that some documents lack (no byte-spelled word in them): allowed
+    # with allow_empty, the figure a ratio of sums, n_eff from the arms' byte shares.
+    a_bytes = np.array([[100.0, 0.0, 300.0], [100.0, 0.0, 300.0]])
+    b_bytes = np.array([[50.0, 50.0, 50.0], [50.0, 50.0, 50.0]])
+    a = nats_for([[1.0, 0.0, 2.0], [1.1, 0.0, 2.1]], a_bytes)
+    b = nats_for([[3.0, 3.0, 3.0], [3.0, 3.1, 3.0]], b_bytes)
+    with pytest.raises(ValueError, match="positive byte count"):
+        contrast_interval([a, b], [a_bytes, b_bytes], [1.0, -1.0])
+    r = contrast_interval([a, b], [a_bytes, b_bytes], [1.0, -1.0], n_boot=500, allow_empty=True)
+    assert r.estimate == pytest.approx(a.sum() / (LN2 * a_bytes.sum())
+                                       - b.sum() / (LN2 * b_bytes.sum()), rel=1e-12)
+    shares = a_bytes.sum(axis=0) / a_bytes.sum() + b_bytes.sum(axis=0) / b_bytes.sum()
+    assert r.n_docs_eff == pytest.approx(effective_docs(shares), rel=1e-12)
+    assert 0 < r.n_boot <= 500 and r.lo < r.estimate < r.hi
 
 
 def test_point_estimate_is_a_ratio_of_sums_over_every_cell() -> None:

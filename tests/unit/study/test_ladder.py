@@ -251,7 +251,7 @@ def test_document_resamples_weight_documents_by_their_bytes(tmp_path: Path) -> N
     g["doc_bytes"] = [nbytes] * len(g)
     X = np.column_stack([np.ones(len(g)), np.log(g["params"]), np.log(g["bytes"])])
     point = np.array([[1.0, 18.0, 20.0]])
-    v_coef, v_pred, d = ladder._doc_bootstrap_var(g, X, point, n_boot=300, seed=11)
+    v_coef, v_pred, d, d_eff = ladder._doc_bootstrap_var(g, X, point, n_boot=300, seed=11)
     draws = np.random.default_rng(11).integers(0, n_docs, size=(300, n_docs))
     coefs = []
     for row in draws:
@@ -260,6 +260,7 @@ def test_document_resamples_weight_documents_by_their_bytes(tmp_path: Path) -> N
         coefs.append(np.linalg.lstsq(X, np.asarray(gains), rcond=None)[0])
     coefs = np.asarray(coefs)
     assert d == n_docs
+    assert d_eff == pytest.approx(nbytes.sum() ** 2 / (nbytes**2).sum())  # Kish, for the df
     np.testing.assert_allclose(v_coef, coefs.var(axis=0, ddof=1), rtol=1e-9)
     np.testing.assert_allclose(v_pred, (coefs @ point.T).var(axis=0, ddof=1), rtol=1e-9)
     # A pair scored on other documents (or other bytes) drops the document component.

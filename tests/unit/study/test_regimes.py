@@ -8,15 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as st
 
 from embinit.study.load import load_study
 from embinit.study.regimes import (
     factorial_effects,
     gain_trend,
     split_fraction,
+    trend_summary,
 )
-from embinit.study.stats import contrast_interval, paired_interval
+from embinit.study.stats import contrast_interval, effective_docs, paired_interval
 from tests.unit.study.claims_fabricate import alternating, const, write_arm
+from tests.unit.study.fabricate import DOC_BYTES
 
 # word -0.04, word2vec -0.02, and -0.03 more when both: tokenizer ½[(-0.04 - 0.09) - (0 -
 # 0.02)] = -0.055, init ½[(-0.02 - 0.09) - (0 - 0.04)] = -0.035, interaction (-0.09 + 0.04)
@@ -39,6 +42,8 @@ def test_factorial_effects_recover_known_contrasts(tmp_path: Path) -> None:
     # Constant offsets: every seed and document agrees, so the intervals collapse.
     assert list(eff["hi"] - eff["lo"]) == pytest.approx([0.0, 0.0, 0.0], abs=1e-9)
     assert set(eff["n_docs"]) == {9} and set(eff["n_seeds"]) == {3}
+    sizes = [b for v in DOC_BYTES.values() for b in v]
+    assert list(eff["n_docs_eff"]) == pytest.approx([effective_docs(sizes)] * 3)
 
 
 def test_factorial_interval_widens_with_document_noise(tmp_path: Path) -> None:
@@ -86,6 +91,44 @@ def test_gain_trend_weighted_fit_is_exact_on_a_line() -> None:
     g, se = tr.predict(math.e**3)
     assert g == pytest.approx(0.1)
     assert se == pytest.approx(math.sqrt(0.01**2 / 3 + (2 * 0.01 / math.sqrt(2)) ** 2))
+
+
+def test_two_points_get_t_at_the_points_own_df_not_a_normal_quantile() -> None:
+    # Two sizes e-fold apart, gains -0.07 and 0.00, each with se 0.02 from an interval of
+    # 2 df (3 seeds). The line passes through both: slope 0.07, se sqrt(2) 0.02 = 0.0283.
+    # With z = 1.96 the slope's interval [0.015, 0.125] excludes zero; its variance is
+    # estimated with (0.0008)² / (2 x 0.0004² / 2) = 4 Welch-Satterthwaite df, and t_{.975,4}
+    # = 2.776 gives [-0.008, 0.148]: a slope of zero is not excluded.
+    pts = pd.DataFrame({"train_bytes": [math.e**0, math.e**1], "gain": [-0.07, 0.0],
+                        "se": [0.02, 0.02], "df": [2.0, 2.0]})
+    tr = gain_trend(pts)
+    assert tr is not None and tr.n == 2 and tr.weighted
+    assert tr.slope == pytest.approx(0.07) and tr.slope_se == pytest.approx(0.02 * math.sqrt(2))
+    z = 1.959963984540054
+    assert tr.slope - z * tr.slope_se > 0  # the old interval
+    assert tr.slope_df == pytest.approx(4.0)
+    lo, hi = tr.slope_interval()
+    assert (lo, hi) == pytest.approx((0.07 - st.t.ppf(0.975, 4) * tr.slope_se,
+                                      0.07 + st.t.ppf(0.975, 4) * tr.slope_se))
+    assert lo < 0 < hi
+    # Unequal df: the point with fewer weighs on the df more.
+    uneven = gain_trend(pts.assign(df=[1.0, 30.0]))
+    assert uneven is not None
+    assert uneven.slope_df == pytest.approx(0.0008**2 / (0.0004**2 / 1 + 0.0004**2 / 30))
+    # Extrapolations too: a fitted value at ln(bytes) = x0 is Σ a_i y_i, its df the same sum.
+    ext = trend_summary(tr, math.e, factors=(10.0,))
+    g, elo, ehi, edf = ext["x10"]
+    x0 = 1.0 + math.log(10.0)
+    a = np.array([1 - x0, x0])  # the line through (0, y0) and (1, y1) at x0
+    assert g == pytest.approx(0.07 * x0 - 0.07)
+    assert edf == pytest.approx(np.sum(a**2 * 0.0004) ** 2 / np.sum((a**2 * 0.0004) ** 2 / 2))
+    _, se = tr.predict(math.e * 10)
+    assert ehi - g == pytest.approx(st.t.ppf(0.975, edf) * se)
+    # A point without a df: no interval drawn, rather than one from a normal quantile.
+    blind = gain_trend(pts.assign(df=[2.0, float("nan")]))
+    assert blind is not None and math.isnan(blind.slope_df)
+    assert all(math.isnan(v) for v in blind.slope_interval())
+    assert all(math.isnan(v) for v in trend_summary(blind, math.e)["x10"][1:])
 
 
 def test_gain_trend_needs_two_sizes() -> None:

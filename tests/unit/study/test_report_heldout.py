@@ -77,10 +77,12 @@ def test_headline_section(built: tuple[Path, Path]) -> None:
         "the same documents drawn for both arms, fixed RNG seed)" in head
     )
     assert "v_seed = s²/S" in head and "Δ ± t_{0.975, df} · SE" in head
-    assert "df = (v_doc + v_seed)² / (v_seed²/(S − 1) + v_doc²/(D − 1))" in head
+    assert "df = (v_doc + v_seed)² / (v_seed²/(S − 1) + v_doc²/(D_eff − 1))" in head
+    assert "D_eff = (Σ b_d)² / Σ b_d²" in head
     assert "resamples the documents and the seeds" not in head
     assert "no per-document losses" not in head and "Warning" not in head
-    assert "Only 9 held-out documents: the document component is estimated from so few" in head
+    assert re.search(r"Only 9 held-out documents \([\d.]+ effective, by bytes\): the document "
+                     r"component is estimated from so few", head)
     assert "Holm-adjusted across the 3 primary comparisons" in head
     assert (
         "- word+word2vec vs bpe+scratch: -0.050 bpb [95% CI -0.050, -0.050], p<0.001, "
@@ -88,13 +90,15 @@ def test_headline_section(built: tuple[Path, Path]) -> None:
     )
     assert "word+word2vec is lower (better) by 0.050 to 0.050 bpb (95% CI, unadjusted)." in head
     assert "depends on the speller" not in head  # word_unk+scratch is not significant
+    # The 9 documents are of unequal size, 8.57 effective ones (stats.effective_docs): the
+    # document term's df is n_eff - 1, so the t quantile has 7.6 df rather than D - 1 = 8.
     assert ("- word_unk+scratch vs bpe+scratch: +0.006 lossless bpb [95% CI -0.018, +0.029], "
-            "p=0.598, Holm-adjusted p=1.000 (9 documents × 3 seeds, t with 8 df): not "
+            "p=0.599, Holm-adjusted p=1.000 (9 documents × 3 seeds, t with 7.6 df): not "
             "significant (CI [-0.018, +0.029])") in head
     assert "equivalent within ±0.02 bpb (90% CI" in head
     assert "| figure [95% CI] | figure df | Δ vs bpe+scratch [95% CI] | Δ df | p |" in head
-    assert ("| word_unk+scratch | word/unk 16,384 | lossless bpb | 9 × 3 | 1.716 [1.609, 1.822] "
-            "| 8.2 | +0.006 [-0.018, +0.029] | 8 | 0.598 | 1.000 |") in head
+    assert ("| word_unk+scratch | word/unk 16,384 | lossless bpb | 9 × 3 | 1.716 [1.608, 1.823] "
+            "| 7.8 | +0.006 [-0.018, +0.029] | 7.6 | 0.599 | 1.000 |") in head
     bullets = [line for line in head.splitlines() if line.startswith("- ")]
     assert len(bullets) == 3
     assert not any("tied" in b or "Lowest" in b or "word_unk+scratch is lower" in b
@@ -108,8 +112,10 @@ def test_split_sliding_and_speller_sections(built: tuple[Path, Path]) -> None:
     assert "| word+word2vec | word/bytes 16,384 | bpb | 4 × 3 |" in split
     assert "| word+word2vec | word/bytes 16,384 | bpb | 5 × 3 |" in split
     # each split has few documents: the caution is repeated for it
-    assert "Only 4 validation documents: the document component is estimated" in split
-    assert "Only 5 test documents: the document component is estimated" in split
+    assert re.search(r"Only 4 validation documents \([\d.]+ effective, by bytes\): the "
+                     r"document component is estimated", split)
+    assert re.search(r"Only 5 test documents \([\d.]+ effective, by bytes\): the document "
+                     r"component is estimated", split)
     sliding = _section(md, "Sliding-window evaluation")
     assert "| bpe+scratch | val | bpb | 1.659 | 1.639 | -0.020 | 64 |" in sliding
     # charged arm: its sliding figure is lossless, beside the lossless non-overlapping one
@@ -150,7 +156,7 @@ def test_study_json_primary_and_margin(tmp_path: Path) -> None:
     assert "Declared primary in study.json but not an arm compared with the reference here: " \
         "no+such." in md
     assert "bpe+word2vec vs bpe+scratch: +0.000 bpb [95% CI -0.003, +0.003], p=0.881; " \
-        "secondary, outside the Holm family (9 documents × 3 seeds, t with 8 df): not " \
+        "secondary, outside the Holm family (9 documents × 3 seeds, t with 7.6 df): not " \
         "significant (CI [-0.003, +0.003])" in md
     write_study_settings(study, StudySettings(name="design", equivalence_margin=0.002))
     md = B.build_report(load_study(study)).files["report.md"].decode()
@@ -177,13 +183,13 @@ def test_declared_pairs_in_headline_splits_and_csv(tmp_path: Path) -> None:
     assert bullets[0].startswith("- word+word2vec vs bpe+scratch: -0.050 bpb [95% CI -0.050, "
                                  "-0.050], p<0.001, Holm-adjusted p<0.001")
     assert bullets[1].startswith(f"- {pair}: -0.050 bpb [95% CI ")
-    assert "Holm-adjusted p<0.001 (9 documents × 3 seeds, t with 8 df): word+word2vec is " \
+    assert "Holm-adjusted p<0.001 (9 documents × 3 seeds, t with 7.6 df): word+word2vec is " \
         "lower (better)" in bullets[1]
     assert bullets[2].startswith(f"- {charged}: +0.056 lossless bpb [95% CI ")
     assert "under every speller (unigram: +0.056" in bullets[2]
     assert "word_unk+scratch lowercases its text" in bullets[2]
     assert "### Declared pairwise comparisons" in head
-    assert f"| {pair} | bpb | 9 × 3 | -0.050 [-0.053, -0.047] | 8 | <0.001 | <0.001 |" in head
+    assert f"| {pair} | bpb | 9 × 3 | -0.050 [-0.053, -0.047] | 7.6 | <0.001 | <0.001 |" in head
     assert f"| {charged} | lossless bpb | 9 × 3 | +0.056 [" in head
     assert head.count("| word+word2vec | word/bytes 16,384 | bpb | 9 × 3 |") == 1  # arm row kept
     split = _section(md, "Per split: validation and test")
