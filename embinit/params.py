@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in overrides):
-        print("usage: python -m embinit.params [hydra overrides ...]\n\n"
+        prog = ("embinit-params" if Path(sys.argv[0]).name == "embinit-params"
+                else "python -m embinit.params")
+        print(f"usage: {prog} [hydra overrides ...]\n\n"
               "Print the parameter breakdown and training FLOPs per token of the composed\n"
               "config as one JSON line, without allocating a model. Overrides are the same\n"
               "as run.py's, e.g.: python -m embinit.params model=gpt2_small vocab.size=50257\n"

@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -217,8 +218,17 @@ class SplitResult:
     # take a vector: the vocabulary's words or BPE tokens, covered or not), "fallback_rows"
     # (the byte rows that spell a word outside the vocabulary) and "special_rows" (end of
     # document), each {"tokens", "bytes", "nats", "charge_nats"}. The classes depend only on
-    # the tokenizer, so arms sharing one are paired.
+    # the tokenizer, so arms sharing one are paired. Newer records split "vector_rows" into
+    # "covered_rows" (the row received a vector; scratch records the rows Word2Vec trained
+    # here would cover at its init settings, its word2vec partner's) and "uncovered_rows".
     by_row_class: dict[str, dict[str, float]] | None = None
+    # by_row_class per document, in split order (aligned with doc_nats): per class but
+    # "vector_rows", {"tokens", "bytes", "nats", "charge_nats"} as lists.
+    doc_by_row_class: dict[str, dict[str, list[float]]] | None = None
+    # Set only when train.final_eval_tokens left documents out (train=smoke): {"docs": scored,
+    # "of": documents in the split, "max_tokens": the cap}. The totals and per-document lists
+    # above then cover the leading `docs` documents only: not a full evaluation.
+    partial: dict[str, int] | None = None
 
 
 @dataclass
@@ -431,6 +441,33 @@ def identity(config: dict[str, Any]) -> dict[str, Any]:
     return ident
 
 
+def departure_name(saved: dict[str, Any], requested: dict[str, Any], limit: int = 3) -> str:
+    """A short name for what `requested` changes against `saved`, for a study of its own:
+    `train.lr: 0.003 -> 0.001` gives "lr0.001"; several keys join with "-"."""
+    parts = []
+    for key in _diff_keys(identity(saved), identity(requested)):
+        value: Any = requested
+        for k in key.split("."):
+            value = value.get(k) if isinstance(value, dict) else None
+        leaf = key.rsplit(".", 1)[-1]
+        shown = "" if isinstance(value, (dict, list)) or value is None else str(value)
+        parts.append(re.sub(r"[^A-Za-z0-9._]", "", f"{leaf}{shown}"))
+    if not parts:
+        return "custom"
+    return "-".join(parts[:limit]) + ("-more" if len(parts) > limit else "")
+
+
+def _diff_keys(saved: dict[str, Any], requested: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key in sorted(set(saved) | set(requested)):
+        a, b = saved.get(key), requested.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
+
+
 def config_diff(saved: dict[str, Any], requested: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two nested dicts."""
     out: list[str] = []
@@ -470,18 +507,29 @@ class RunRecord:
         status, summary = read_summary(self.dir)
         return summary if status != UNREADABLE else None
 
-    def check_identity(self, config: dict[str, Any]) -> None:
-        """Refuse to continue a run directory that holds a run with another config."""
+    def check_identity(self, config: dict[str, Any],
+                       rerun: Callable[[str], str] | None = None) -> None:
+        """Refuse to continue a run directory that holds a run with another config.
+
+        ``rerun(name)``, if given, is the command that runs the new config beside the old one
+        (in a study called ``name``, named after the changed keys); the message quotes it.
+        """
         if not self.config_path.exists():
             return
-        saved = identity(read_json(self.config_path))
+        raw = read_json(self.config_path)
+        saved = identity(raw)
         diff = config_diff(saved, identity(config))
         if diff:
             shown = "\n  ".join(diff[:12])
+            beside = ("keep both by choosing another one (study.name=<name> or "
+                      "hydra.run.dir=<dir>)")
+            if rerun is not None:
+                beside = ("keep both: run the new settings in a study of their own with\n"
+                          f"  {rerun(departure_name(raw, config))}")
             raise ConfigError(
                 f"{self.dir} holds a run with a different configuration:\n  {shown}\n"
-                "Refusing to resume into it. Start fresh by deleting that directory, or keep "
-                "both by choosing another one (study.name=<name> or hydra.run.dir=<dir>)."
+                f"Refusing to resume into it. Start fresh by deleting that directory, or "
+                f"{beside}"
             )
 
     def write_config(self, config: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,10 +51,47 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
             os.fsync(fh.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        failed = write_error(exc, target)
+        if failed is not None:
+            raise failed from exc
         raise
+
+
+def write_error(exc: BaseException, path: str | os.PathLike[str]) -> OSError | None:
+    """The OSError a failed write of ``path`` amounts to, naming ``path``; None if ``exc`` is
+    no I/O failure. File objects raise OSError without a file name; torch.save wraps the
+    OSError of its writer in a RuntimeError (the OSError is its context); numpy's short
+    write carries no errno at all."""
+    chain = (exc, exc.__cause__, exc.__context__) if isinstance(exc, RuntimeError) else (exc,)
+    for e in chain:
+        if isinstance(e, OSError):
+            if e.filename is not None:
+                return e if e is not exc else None
+            return OSError(e.errno, e.strerror or str(e), str(path))
+    return None
+
+
+# The temp files `atomic_open` makes: ".<target name>.<8 random characters>.tmp".
+_TEMP_FILE = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")
+
+
+def remove_stray_temp_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temp files an earlier, killed writer left in ``directory`` (not below it).
+
+    Only safe while no other process writes there: call it holding the directory's lock
+    (a run directory's, or a cache entry's). Returns what was removed.
+    """
+    removed: list[Path] = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(directory):
+            if entry.is_file(follow_symlinks=False) and _TEMP_FILE.fullmatch(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -112,10 +150,16 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 
 def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
     """Append one JSON line and fsync it: a killed run loses at most the line in flight."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, sort_keys=True, allow_nan=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, sort_keys=True, allow_nan=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        failed = write_error(exc, path)
+        if failed is None:
+            raise
+        raise failed from exc
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -7,9 +7,11 @@ record is written, and it takes a few hundred milliseconds for V=16384, d=128.
 - Word similarity: WordSim353 and SimLex-999 (Spearman rho between the cosine of the two word
   vectors and the human score, over the covered pairs).
 - Analogies: the Google analogy set, 3CosAdd (b - a + c) on unit vectors. The candidates are
-  the distinct covered words of the analogy file itself (like gensim's ``restrict_vocab``:
-  a closed, arm-independent candidate set, so a large vocabulary is not penalised by more
-  distractors), minus the question's three words. Accuracy is over covered questions.
+  the distinct covered words of the analogy file itself, minus the question's three words: a
+  closed candidate set that depends only on which of the file's words an arm covers, so a
+  large vocabulary is not penalised by more distractors. (gensim's ``restrict_vocab`` is a
+  different restriction: the model's N most frequent words.) Accuracy is over covered
+  questions.
 - Drift: mean cosine between each row at init and at the end, separately for rows that came
   from vectors and for the other rows that occur in training.
 - Nearest neighbours of a fixed list of probe words.

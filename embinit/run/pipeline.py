@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from embinit.metrics import LN2, lossless_bpb, oov_adjusted_bpb
 from embinit.params import flops_per_token, param_breakdown
 from embinit.record import (
     COMPLETED,
+    DEFAULT_VOCAB_SIZE,
     DIVERGED,
     FINAL_WEIGHTS_FILE,
     INIT_EMBEDDING_FILE,
@@ -43,8 +46,13 @@ from embinit.run.data.baselines import build_or_load_baselines
 from embinit.run.data.cache import TokenCache, TokenSplit, build_or_load_token_cache
 from embinit.run.data.corpus import Corpus, open_corpus
 from embinit.run.data.fraction import with_train_fraction
+from embinit.run.data.locking import run_lock
 from embinit.run.data.oov import build_or_load_oov_curve
-from embinit.run.data.tokenizer import build_or_load_tokenizer, vector_lookup_keys
+from embinit.run.data.tokenizer import (
+    build_or_load_tokenizer,
+    run_tokenizer_json,
+    vector_lookup_keys,
+)
 from embinit.run.init.compute import init_compute
 from embinit.run.init.initialization import InitResult, init_matrix
 from embinit.run.model import GPT
@@ -52,12 +60,15 @@ from embinit.run.tracking import make_tracker
 from embinit.run.train import distributed
 from embinit.run.train.checkpoint import load_matching_checkpoint, save_checkpoint_file
 from embinit.run.train.evaluate import (
+    EvalProgress,
     EvalResult,
     default_stride,
     eval_windows,
+    leading_documents,
     per_document,
     result_from_targets,
     sliding_evaluate,
+    sliding_windows,
     target_nll,
 )
 from embinit.run.train.loop import Diverged, Trainer, resolve_device
@@ -86,6 +97,7 @@ def prepare_data(cfg: DictConfig) -> tuple[Corpus, Any, TokenCache]:
     cache_root = Path(cfg.paths.cache)
     corpus = open_corpus(cfg.data, cache_root)
     tokenizer, tok_path, _ = build_or_load_tokenizer(corpus, cfg.data, cfg.vocab, cache_root)
+    check_vocab_reached(cfg, tokenizer.get_vocab_size())
     # A corpus statistic shared by every arm: built by the first arm on a corpus (one pass).
     build_or_load_oov_curve(corpus, cfg.data, cfg.vocab, cache_root)
     cache = build_or_load_token_cache(corpus, cfg.data, cfg.vocab, tokenizer, tok_path, cache_root)
@@ -96,6 +108,27 @@ def prepare_data(cfg: DictConfig) -> tuple[Corpus, Any, TokenCache]:
         log.info("data.train_fraction=%g: training on a seeded random %d of %d train documents",
                  cfg.data.train_fraction, cache.splits["train"].stats.n_docs, full_docs)
     return corpus, tokenizer, cache
+
+
+def check_vocab_reached(cfg: DictConfig, reached: int) -> None:
+    """Refuse a vocab.size the tokenizer cannot reach on this corpus when the arm's label names
+    it (`bpe10000k` for a 34,885-token vocabulary would be a wrong label); at the default
+    size, which labels leave out, warn (summary.vocab_size records the real size)."""
+    wanted = int(cfg.vocab.size)
+    if reached >= wanted:
+        return
+    what = "pairs to merge" if cfg.vocab.name == "bpe" else "words"
+    why = (f"the train split runs out of {what} seen at least vocab.min_count="
+           f"{cfg.vocab.min_count} times at {reached:,} tokens")
+    if wanted == DEFAULT_VOCAB_SIZE.get(str(cfg.vocab.name)):
+        log.warning("vocab.size=%d is not reached on this corpus: %s; the arm trains with %d "
+                    "tokens (summary.vocab_size)", wanted, why, reached)
+        return
+    raise ConfigError(
+        f"vocab.size={wanted} cannot be reached on this corpus: {why}, so the arm label "
+        f"{arm_name(cfg)} would name a size it does not have. Use vocab.size={reached} (or "
+        "less), a lower vocab.min_count, or a larger corpus"
+    )
 
 
 def source_init_config(init: DictConfig) -> DictConfig:
@@ -212,28 +245,113 @@ def step0_check(step0_loss: float | None, vocab_size: int,
             "tolerance": tolerance, "flagged": excess > tolerance}
 
 
+# A row's class in `row_partition`: it received a vector, it could take one and did not (an
+# in-vocabulary word or BPE token left random), or it takes none (byte and special rows).
+ROW_COVERED, ROW_UNCOVERED, ROW_NO_KEY = 0, 1, 2
+
+
+def word2vec_covered(vocab: list[str], keys: list[str | None], token_counts: np.ndarray,
+                     min_count: int, lowercase_fallback: bool, eod_id: int) -> np.ndarray:
+    """(V,) bool: the rows that Word2Vec trained here would cover at these init settings,
+    without training it. Its vocabulary is every token string of the train sentences (the
+    train stream without EOD, `vectors.TokenSentences`) seen at least ``min_count`` times,
+    less strings with whitespace (`vectors.train_word2vec` drops them); a row with lookup key
+    ``keys[i]`` is covered when the key, or with ``lowercase_fallback`` its lowercase form,
+    is in it (`initialization.vector_init`). Neither depends on the seed."""
+    counts = np.asarray(token_counts)
+    index = {t: i for i, t in enumerate(vocab)}
+
+    def known(token: str) -> bool:
+        i = index.get(token)
+        return (i is not None and i != eod_id and counts[i] >= min_count
+                and not any(c.isspace() for c in token))
+
+    out = np.zeros(len(keys), dtype=bool)
+    for i, key in enumerate(keys):
+        if key is not None:
+            out[i] = known(key) or (lowercase_fallback and key.lower() != key
+                                    and known(key.lower()))
+    return out
+
+
+def row_partition(cfg: DictConfig, tokenizer: Any, init: InitResult,
+                  token_counts: np.ndarray, eod_id: int) -> np.ndarray:
+    """(V,) int8: each row's class for `by_row_class` (ROW_COVERED, ROW_UNCOVERED, ROW_NO_KEY).
+
+    Covered rows are the rows that received a vector (``init.from_vectors``; a control's are
+    its source's). Scratch receives none, yet its gain per class must be taken over the same
+    targets as its word2vec partner's: it records the rows Word2Vec trained here would cover
+    at its own init settings (``word2vec_covered``: init.min_count and lowercase_fallback,
+    the same defaults as the word2vec arm), so the partition is its partner's whenever their
+    init settings agree; the consumer checks that the classes hold the same targets.
+    Eligible rows (a lookup key) are the same for every arm of a tokenizer.
+    """
+    keys = vector_lookup_keys(tokenizer, cfg.vocab, external=False)
+    if cfg.init.name == "scratch":
+        vocab = [tokenizer.id_to_token(i) for i in range(len(keys))]
+        covered = word2vec_covered(vocab, keys, token_counts, int(cfg.init.min_count),
+                                   bool(cfg.init.lowercase_fallback), eod_id)
+    else:
+        covered = np.asarray(init.from_vectors, dtype=bool)
+    rows = np.full(len(keys), ROW_NO_KEY, dtype=np.int8)
+    rows[np.array([k is not None for k in keys], dtype=bool)] = ROW_UNCOVERED
+    rows[covered] = ROW_COVERED
+    return rows
+
+
+def _target_classes(ids: np.ndarray, rows: np.ndarray,
+                    specials: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Per class, the mask of targets (ids[1:]) whose row is in it."""
+    targets = np.asarray(ids[1:], dtype=np.int64)
+    cls = np.asarray(rows)[targets]
+    keyed = cls != ROW_NO_KEY
+    special = np.isin(targets, np.asarray(specials, dtype=np.int64)) & ~keyed
+    return {"covered_rows": cls == ROW_COVERED, "uncovered_rows": cls == ROW_UNCOVERED,
+            "vector_rows": keyed, "fallback_rows": ~keyed & ~special, "special_rows": special}
+
+
 def row_classes(per_target: np.ndarray, ids: np.ndarray, nbytes: np.ndarray,
-                charges: np.ndarray | None, eligible: np.ndarray,
+                charges: np.ndarray | None, rows: np.ndarray,
                 specials: tuple[int, ...]) -> dict[str, dict[str, float]]:
-    """Targets split by their row's class: `vector_rows` (rows that can take a vector: the
-    vocabulary's words or BPE tokens, whether or not this arm's vectors cover them),
-    `fallback_rows` (the byte rows that spell a word outside the vocabulary) and
-    `special_rows` (end of document, an unused <unk>: no bytes, nothing to do with OOV).
+    """Targets split by their row's class (``rows``: `row_partition`): `covered_rows` (the
+    row received a vector; for scratch, the rows its word2vec partner's would),
+    `uncovered_rows` (a word or BPE token that could take a vector and did not: random rows
+    for known words), `vector_rows` (the two together, every row that can take a vector: the
+    one vector class of older records), `fallback_rows` (the byte rows that spell a word
+    outside the vocabulary) and `special_rows` (end of document, an unused <unk>: no bytes,
+    nothing to do with OOV).
 
     Target t is ids[t + 1]; `nats` is the model's, `charge_nats` the lossless charges.
     """
-    targets = np.asarray(ids[1:], dtype=np.int64)
-    in_vec = np.asarray(eligible, dtype=bool)[targets]
-    special = np.isin(targets, np.asarray(specials, dtype=np.int64)) & ~in_vec
     b = np.asarray(nbytes[1:], dtype=np.int64)
     c = (np.asarray(charges[1:], dtype=np.float64) if charges is not None
-         else np.zeros(len(targets)))
-    out = {}
-    for name, mask in (("vector_rows", in_vec), ("fallback_rows", ~in_vec & ~special),
-                       ("special_rows", special)):
-        out[name] = {"tokens": int(mask.sum()), "bytes": int(b[mask].sum()),
-                     "nats": float(np.asarray(per_target, dtype=np.float64)[mask].sum()),
-                     "charge_nats": float(c[mask].sum())}
+         else np.zeros(len(b)))
+    nats = np.asarray(per_target, dtype=np.float64)
+    return {name: {"tokens": int(mask.sum()), "bytes": int(b[mask].sum()),
+                   "nats": float(nats[mask].sum()), "charge_nats": float(c[mask].sum())}
+            for name, mask in _target_classes(ids, rows, specials).items()}
+
+
+def doc_row_classes(per_target: np.ndarray, ids: np.ndarray, nbytes: np.ndarray,
+                    charges: np.ndarray | None, rows: np.ndarray, specials: tuple[int, ...],
+                    eod_id: int) -> dict[str, dict[str, list[float]]]:
+    """``row_classes`` per held-out document, in split order (aligned with `doc_nats`):
+    per class but `vector_rows` (covered + uncovered), lists of tokens, bytes, nats and
+    charge_nats, one entry per document."""
+    b = np.asarray(nbytes[1:], dtype=np.int64)
+    c = (np.asarray(charges[1:], dtype=np.float64) if charges is not None
+         else np.zeros(len(b)))
+    nats = np.asarray(per_target, dtype=np.float64)
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, mask in _target_classes(ids, rows, specials).items():
+        if name == "vector_rows":
+            continue
+        out[name] = {
+            "tokens": [int(x) for x in per_document(mask.astype(np.int64), ids, eod_id)],
+            "bytes": [int(x) for x in per_document(np.where(mask, b, 0), ids, eod_id)],
+            "nats": [float(x) for x in per_document(np.where(mask, nats, 0.0), ids, eod_id)],
+            "charge_nats": [float(x) for x in per_document(np.where(mask, c, 0.0), ids,
+                                                           eod_id)]}
     return out
 
 
@@ -243,7 +361,7 @@ def _bpb(nats: float, n_bytes: int) -> float:
 
 def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target: np.ndarray,
                   sliding: EvalResult | None, stride: int, eod_id: int,
-                  doc_ids: list[str] | None, eligible: np.ndarray,
+                  doc_ids: list[str] | None, rows: np.ndarray,
                   specials: tuple[int, ...]) -> SplitResult:
     stats = split.stats
     spellers = {"unigram": stats.unk_spelling_nats, "ngram": stats.unk_spelling_nats_ngram}
@@ -272,8 +390,10 @@ def _split_result(cfg: DictConfig, split: TokenSplit, ev: EvalResult, per_target
         doc_nats=[float(x) for x in doc_nats],
         doc_charge_nats=[float(x) for x in charges],
         doc_bytes=[int(x) for x in doc_bytes],
-        by_row_class=row_classes(per_target, split.ids, split.nbytes, split.charges, eligible,
+        by_row_class=row_classes(per_target, split.ids, split.nbytes, split.charges, rows,
                                  specials),
+        doc_by_row_class=doc_row_classes(per_target, split.ids, split.nbytes, split.charges,
+                                         rows, specials, eod_id),
     )
 
 
@@ -307,9 +427,31 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
     try:
-        return _run(cfg, config, record, device, dist)
+        if not dist.is_main:
+            dist.barrier()  # rank 0 holds the run's lock first
+            return _run(cfg, config, record, device, dist)
+        record.ensure_writable()
+        with run_lock(record.dir):  # one process per run directory; a second waits, then skips
+            dist.barrier()
+            return _run(cfg, config, record, device, dist)
     finally:
         distributed.teardown(dist)
+
+
+def rerun_command(study: str, name: str, argv: list[str] | None = None) -> str:
+    """The command line that runs this invocation's settings in a study of their own (named
+    after the keys that changed), beside the run that holds the old ones."""
+    argv = list(sys.argv if argv is None else argv)
+    prog = (["python", "run.py"] if Path(argv[0]).name == "run.py"
+            else [Path(argv[0]).name or "embinit-train"])
+    args = [a for a in argv[1:] if not a.lstrip("+").startswith("study.name=")]
+    new_study = name if study == "default" else f"{study}-{name}"
+    given_dir = [a for a in args if a.startswith("hydra.run.dir=")]
+    if given_dir:  # an explicit run directory wins over study.name: name another one
+        args = [a if a not in given_dir else f"{a}-{name}" for a in args]
+    else:
+        args.append(f"study.name={new_study}")
+    return shlex.join([*prog, *args])
 
 
 def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: torch.device,
@@ -317,7 +459,7 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     arm = arm_name(cfg)
     if dist.is_main:
         record.ensure_writable()
-        record.check_identity(config)
+        record.check_identity(config, lambda name: rerun_command(str(cfg.study.name), name))
         _write_study_settings(cfg, record, arm)
     done = record.summary()
     if done and done.get("status") in ("completed", "diverged"):
@@ -388,12 +530,12 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     # Counting's score on this arm's own tokens: shared by every arm on the stream, cached.
     if dist.is_main:
         summary.baselines = {"ngram": build_or_load_baselines(cache, Path(cfg.paths.cache))}
-    # Rows that can take a vector: the same for every arm of a tokenizer (by_row_class).
-    eligible = np.array([k is not None for k in
-                         vector_lookup_keys(tokenizer, cfg.vocab, external=False)], dtype=bool)
+    # Each row's class for by_row_class: covered by a vector (for scratch, as its word2vec
+    # partner's would be), uncovered, or no key (byte and special rows); see row_partition.
+    rows = row_partition(cfg, tokenizer, init, cache.train_token_counts(), cache.eod_id)
     if dist.is_main:
         # The run directory is self-contained: what it needs to be loaded, sampled, exported.
-        atomic_write_text(record.dir / TOKENIZER_FILE, tokenizer.to_str())
+        atomic_write_text(record.dir / TOKENIZER_FILE, run_tokenizer_json(tokenizer))
         atomic_save_npy(record.dir / INIT_EMBEDDING_FILE, np.asarray(init.matrix, np.float32))
     try:
         state = trainer.fit(on_metrics, checkpoint)
@@ -417,17 +559,35 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
         log.warning("train.eval_stride=%d exceeds this arm's %d-token context: the sliding "
                     "evaluation uses stride %d (non-overlapping)", cfg.train.eval_stride, block,
                     block)
-    for name, split in (("val", val), ("test", test)):
-        per_target = target_nll(trainer.raw_model, split.ids, eval_windows(len(split.ids), block),
-                                device, cfg.train.batch_size, trainer.autocast, dist)
+    for name, full in (("val", val), ("test", test)):
+        split, partial = final_eval_split(cfg, full, cache.eod_id)
+        windows = eval_windows(len(split.ids), block)
+        n_docs = partial["docs"] if partial else full.stats.n_docs
+        log.info("final evaluation of %s: %s documents, %d targets in %d windows of %d tokens%s",
+                 name, f"{n_docs} of {full.stats.n_docs}" if partial else f"all {n_docs}",
+                 len(split.ids) - 1, len(windows), block,
+                 f", then a sliding pass (stride {stride})" if cfg.train.eval_sliding else "")
+        with EvalProgress(f"final {name}", -(-len(windows) // dist.world_size),
+                          dist.is_main) as progress:
+            per_target = target_nll(trainer.raw_model, split.ids, windows, device,
+                                    cfg.train.batch_size, trainer.autocast, dist, progress)
         ev = result_from_targets(per_target, split.nbytes, split.charges)
-        sliding = (sliding_evaluate(trainer.raw_model, split.ids, split.nbytes, block, stride,
-                                    device, cfg.train.batch_size, trainer.autocast, dist,
-                                    split.charges)
-                   if cfg.train.eval_sliding else None)
-        setattr(summary, name, _split_result(cfg, split, ev, per_target, sliding, stride,
-                                              cache.eod_id, cache.doc_ids.get(name), eligible,
-                                              (cache.eod_id, cache.unk_id)))
+        sliding = None
+        if cfg.train.eval_sliding:
+            n_sliding = len(sliding_windows(len(split.ids), block, stride))
+            with EvalProgress(f"final {name} sliding", -(-n_sliding // dist.world_size),
+                              dist.is_main) as progress:
+                sliding = sliding_evaluate(trainer.raw_model, split.ids, split.nbytes, block,
+                                           stride, device, cfg.train.batch_size,
+                                           trainer.autocast, dist, split.charges, progress)
+        doc_ids = cache.doc_ids.get(name)
+        result = _split_result(cfg, split, ev, per_target, sliding, stride, cache.eod_id,
+                               doc_ids[:n_docs] if doc_ids else doc_ids, rows,
+                               (cache.eod_id, cache.unk_id))
+        result.partial = partial
+        setattr(summary, name, result)
+        if partial and summary.baselines:
+            trim_baselines(summary.baselines, name, n_docs)
     summary.status = COMPLETED
     summary.step0 = step0_check(_step0_loss(record), cache.vocab_size)
     final = trainer.raw_model.wte.weight.detach().float().cpu().numpy()
@@ -453,13 +613,58 @@ def _run(cfg: DictConfig, config: dict[str, Any], record: RunRecord, device: tor
     if dist.is_main:
         record.write_summary(summary)
         tracker.log_summary(summary.to_dict())
-        v = summary.val
-        assert v is not None
-        log.info("%s seed %d: val bpb %.4f (lossless %.4f, sliding %.4f), test bpb %.4f -> %s",
-                 arm, cfg.seed, v.bpb, v.bpb_lossless, v.bpb_sliding or float("nan"),
-                 summary.test.bpb if summary.test else float("nan"), record.summary_path)
+        log.info("%s seed %d: %s -> %s", arm, cfg.seed, final_line(summary),
+                 record.summary_path)
     tracker.finish()
     return summary.to_dict()
+
+
+def final_eval_split(cfg: DictConfig, split: TokenSplit,
+                     eod_id: int) -> tuple[TokenSplit, dict[str, int] | None]:
+    """The part of a held-out split the final evaluation scores, and `SplitResult.partial`:
+    the whole split, or under train.final_eval_tokens its leading whole documents (exact
+    vocabularies only: the closed vocabulary's <unk> and layout charges are split totals,
+    so it is always evaluated whole)."""
+    cap = cfg.train.get("final_eval_tokens")
+    end = leading_documents(split.ids, eod_id, int(cap) if cap and is_exact(cfg) else None)
+    if end == len(split.ids):
+        return split, None
+    head = TokenSplit(split.ids[:end], split.nbytes[:end], split.stats,
+                      split.charges[:end] if split.charges is not None else None)
+    n_docs = int(np.count_nonzero(np.asarray(head.ids) == eod_id)) - 1
+    return head, {"docs": n_docs, "of": int(split.stats.n_docs), "max_tokens": int(cap)}
+
+
+def trim_baselines(baselines: dict[str, Any], split: str, n_docs: int) -> None:
+    """A capped final evaluation scores a split's leading `n_docs` documents: the baselines'
+    per-document lists are cut to the same documents (and their totals summed again), so the
+    report sets them against the arm on the same text."""
+    for by_split in ((baselines.get("ngram") or {}).get("orders") or {}).values():
+        res = by_split.get(split)
+        if isinstance(res, dict) and res.get("doc_nats") is not None:
+            kept = list(res["doc_nats"])[:n_docs]
+            by_split[split] = {**res, "doc_nats": kept,
+                               "nats": float(np.sum(kept, dtype=np.float64))}
+
+
+def final_line(summary: RunSummary) -> str:
+    """The run's closing figures, labelled as the final evaluation (every target of the
+    documents it names), not the periodic subset the training log shows."""
+    parts = []
+    for name in ("val", "test"):
+        r = getattr(summary, name)
+        if r is None:
+            continue
+        n = len(r.doc_nats or [])
+        docs = (f"first {r.partial['docs']} of {r.partial['of']} documents, capped by "
+                "train.final_eval_tokens" if r.partial
+                else f"all {n} document{'s' if n != 1 else ''}")
+        extra = [] if r.bpb_lossless == r.bpb else [f"lossless {r.bpb_lossless:.4f}"]
+        if r.bpb_sliding is not None:
+            extra.append(f"sliding {r.bpb_sliding:.4f}")
+        shown = f" ({', '.join(extra)})" if extra else ""
+        parts.append(f"{name} bpb {r.bpb:.4f}{shown} [{docs}]")
+    return "final evaluation: " + "; ".join(parts)
 
 
 def run_regime(params: dict[str, Any], tokens_seen: int, cache: TokenCache,

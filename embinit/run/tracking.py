@@ -48,8 +48,9 @@ class WandbTracker:
                  tags: list[str] | None = None) -> None:
         try:
             import wandb
-        except ImportError as e:  # pragma: no cover - wandb is a core dependency
-            raise ConfigError("logger=wandb needs the wandb package: pip install wandb") from e
+        except ImportError as e:  # pragma: no cover - the test environment has the extra
+            raise ConfigError("logger=wandb needs the wandb package: pip install wandb "
+                              "(or embinit[wandb])") from e
         self._wandb = wandb
         self.run = wandb.init(
             project=cfg.project, entity=cfg.entity, mode=wandb_mode(cfg), dir=str(run_dir),

@@ -367,11 +367,48 @@ def _settings(path: Path) -> tuple[StudySettings | None, list[str]]:
     return settings, []
 
 
+def _record_warnings(read: list[_Read]) -> list[str]:
+    """Summaries whose totals disagree with their own per-document lists or with each other
+    (bpb is nats / (ln 2 x bytes)): edited or damaged records; and final evaluations capped
+    by train.final_eval_tokens (smoke runs), which are no full evaluation."""
+    out: list[str] = []
+    for r in read:
+        if r.summary is None or r.status != COMPLETED:
+            continue
+        where = f"{r.ident['run_dir']}/summary.json"
+        for split in ("val", "test"):
+            res = r.summary.get(split)
+            if not isinstance(res, Mapping):
+                continue
+            try:
+                nats, nbytes, bpb = float(res["nats"]), int(res["bytes"]), float(res["bpb"])
+                bad = []
+                if res.get("doc_nats") is not None and not np.isclose(
+                        float(np.sum(res["doc_nats"], dtype=np.float64)), nats, rtol=1e-6):
+                    bad.append("its per-document nats do not sum to its nats")
+                if res.get("doc_bytes") is not None and int(np.sum(res["doc_bytes"])) != nbytes:
+                    bad.append("its per-document bytes do not sum to its bytes")
+                if nbytes > 0 and not np.isclose(bpb, nats / (np.log(2) * nbytes), rtol=1e-6):
+                    bad.append("its bpb is not nats / (ln 2 x bytes)")
+            except (KeyError, TypeError, ValueError):
+                bad = ["its totals are missing or not numbers"]
+            if bad:
+                out.append(f"{where}: {split}: {'; '.join(bad)}: the record was edited or "
+                           "damaged after the run wrote it; its figures are not to be trusted")
+            partial = res.get("partial")
+            if isinstance(partial, Mapping):
+                out.append(f"{where}: {split} was evaluated on its first {partial.get('docs')} "
+                           f"of {partial.get('of')} documents only (train.final_eval_tokens, "
+                           "train=smoke): not a full evaluation")
+    return out
+
+
 def load_study(study_dir: str | Path) -> Study:
     """Read a study directory's run records (the report's only I/O on the input side)."""
     path = Path(study_dir)
     read = _read_runs(path)
     settings, warnings = _settings(path)
+    warnings += _record_warnings(read)
     return Study(
         name=path.resolve().name,
         runs=_runs_frame(read),

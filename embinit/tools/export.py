@@ -9,7 +9,9 @@ and the trained one (the model's `wte`):
                                     the TensorBoard Embedding Projector's input (one row per token)
     neighbours.json, neighbours.md  the nearest neighbours (cosine) of probe words, init vs final
     hf/ (with --hf)                 the trained model as a Hugging Face GPT2LMHeadModel + its
-                                    tokenizer (`from_pretrained("hf")`, pipelines, lm-eval-harness)
+                                    tokenizer (`from_pretrained("hf")`, pipelines, lm-eval-harness);
+                                    bos/eos/pad are the end-of-document token, and a literal
+                                    `<|endoftext|>` in text stays text (`portable_json`)
 
 Keys are the tokenizer's own strings: unique and without whitespace (byte-level tokens write
 a space as `Ġ`), so the word2vec format round-trips. The metadata's `text` column shows each
@@ -134,14 +136,19 @@ def export_hf(loaded: Any, out_dir: Path) -> Path:
         from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
     except ImportError as exc:
         raise DataError("--hf needs transformers: pip install transformers") from exc
+    from embinit.run.data.tokenizer import portable_json
 
     cfg = loaded.model.cfg
+    eod, unk = special_tokens(loaded)
+    eod_id = None if eod is None else loaded.tokenizer.token_to_id(eod)
     hf_cfg = GPT2Config(
         vocab_size=loaded.model.vocab_size, n_positions=cfg.block_size, n_embd=cfg.d_model,
         n_layer=cfg.n_layer, n_head=cfg.n_head, n_inner=4 * cfg.d_model,
         activation_function="gelu",  # nn.GELU() is the exact (erf) GELU, not GPT-2's tanh one
         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=1e-5,
         tie_word_embeddings=bool(cfg.tie_embeddings),
+        # The run's end-of-document id, not GPT-2's 50256: generate() stops on it.
+        bos_token_id=eod_id, eos_token_id=eod_id, pad_token_id=eod_id,
     )
     hf_model = GPT2LMHeadModel(hf_cfg)
     target = hf_model.state_dict()
@@ -156,15 +163,35 @@ def export_hf(loaded: Any, out_dir: Path) -> Path:
         else:
             raise DataError(f"no weight for {key} in this run's model: cannot export it to GPT-2")
     hf_model.load_state_dict(target)
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        setattr(hf_model.generation_config, key, eod_id)
     hf_dir = out_dir / "hf"
     hf_model.save_pretrained(str(hf_dir))  # safetensors: no pickle
-    tok = PreTrainedTokenizerFast(tokenizer_object=loaded.tokenizer)
-    eod = (loaded.config.get("vocab") or {}).get("eod_token")
-    if eod and loaded.tokenizer.token_to_id(eod) is not None:
-        tok.eos_token = tok.bos_token = eod
+    # split_special_tokens: AutoTokenizer reads a literal "<|endoftext|>" in text as text, as
+    # embinit does (encode_special_tokens); tokenizer.json is made portable for plain loaders.
+    tok = PreTrainedTokenizerFast(tokenizer_object=loaded.tokenizer, split_special_tokens=True)
+    if eod_id is not None:
+        tok.eos_token = tok.bos_token = tok.pad_token = eod
+    if unk is not None and loaded.tokenizer.token_to_id(unk) is not None:
+        tok.unk_token = unk
     tok.model_max_length = cfg.block_size
     tok.save_pretrained(str(hf_dir))
+    tok_file = hf_dir / "tokenizer.json"
+    atomic_write_text(tok_file, portable_json(tok_file.read_text(encoding="utf-8")))
     return hf_dir
+
+
+def special_tokens(loaded: Any) -> tuple[str | None, str | None]:
+    """(end-of-document, unknown) token strings of a loaded run: its vocab config's, else the
+    defaults; None where the tokenizer lacks one."""
+    from embinit.config import VocabConfig
+
+    vocab = loaded.config.get("vocab") or {}
+    found = []
+    for key in ("eod_token", "unk_token"):
+        token = vocab.get(key) or getattr(VocabConfig, key)
+        found.append(token if loaded.tokenizer.token_to_id(token) is not None else None)
+    return found[0], found[1]
 
 
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,

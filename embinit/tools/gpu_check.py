@@ -1,7 +1,8 @@
 """One-command GPU check: CUDA tests, gpt2_small benchmarks and two short runs -> report.md.
 
-``python -m embinit.tools.gpu_check --out results/gpu`` (``make gpu-check``), on one
-H100/H200 after ``make install TORCH=torch``, with no network:
+``python -m embinit.tools.gpu_check --out results/gpu`` (``make gpu-check``), from a checkout,
+on one H100/H200 after ``make install TORCH=torch`` or, on a node without internet, after
+``make install-offline`` onto the node's own torch (docs/gpu.md), with no network:
 
 1. the CUDA tests (``tests/unit/tools/test_bench.py -k "cuda or mfu"``: allocator-measured
    memory, the chunked loss's memory saving, MFU >= 0.45 at gpt2_small bf16 compiled);

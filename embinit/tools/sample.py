@@ -76,10 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="embinit-sample",
         description="Sample a continuation of a prompt from a finished run's trained model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("run_dir", help="a finished run: experiments/<study>/<arm>/seed<k>")
-    parser.add_argument("--prompt", required=True, help="text to continue")
-    parser.add_argument("--max-new-tokens", type=int, default=100)
+    parser.add_argument("--prompt", required=True, default=argparse.SUPPRESS,
+                        help="text to continue (required)")
+    parser.add_argument("--max-new-tokens", type=int, default=100, help="tokens to generate")
     parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
     parser.add_argument("--top-k", type=int, default=50, help="0 = no top-k cut")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same text)")

@@ -18,7 +18,10 @@ ARMS = {
     # vocab.size=300 departs from the defaults, so the labels carry the size (record.arm_label_of).
     "bpe": (["vocab=bpe", "init=scratch"], "default", "bpe300+scratch"),
     "word": (["vocab=word", "init=word2vec"], "default", "word300+word2vec"),
-    "unk": (["vocab=word", "vocab.oov=unk", "init=word2vec"], "default", "word_unk300+word2vec"),
+    # The closed vocabulary holds only the corpus's words seen twice (82): a size it cannot
+    # reach is refused (pipeline.check_vocab_reached), so it asks for 80.
+    "unk": (["vocab=word", "vocab.oov=unk", "vocab.size=80", "init=word2vec"], "default",
+            "word_unk80+word2vec"),
     "again": (["vocab=word", "init=word2vec", "study.name=again"], "again", "word300+word2vec"),
 }
 
@@ -30,7 +33,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, str]
     tmp = tmp_path_factory.mktemp("e2e")
     corpus = write_corpus(tmp / "corpus", n_docs=30)
     common = [*TINY, "data=text_files", f"data.path={corpus}", f"paths.root={tmp}",
-              "vocab.size=300", "init.epochs=1"]
+              "vocab.size=300", "init.epochs=1", "train.eval_sliding=true"]  # smoke skips it
     out = {}
     for name, (arm, study, arm_dir) in ARMS.items():
         proc = run_cli(*common, *arm, cwd=tmp)
@@ -68,7 +71,7 @@ def test_bpe_has_no_oov_and_no_init_coverage(runs: dict) -> None:
 
 def test_word2vec_arm_covers_the_train_tokens(runs: dict) -> None:
     s, _ = runs["unk"]
-    assert s["arm"] == "word_unk300+word2vec"
+    assert s["arm"] == "word_unk80+word2vec"
     assert s["oov"]["init_coverage_tokens"] > 0.9
     assert s["val"]["bpb_lossless"] > s["val"]["bpb_oov_adjusted"]  # whitespace is charged
 
@@ -187,7 +190,7 @@ def test_report_has_a_baseline_row_per_tokenizer_and_the_regime(runs: dict, tmp_
     assert len(ngram) == 3 * 4 and sorted(set(ngram["order"])) == [2, 3, 4, 5]
     versus = pd.read_csv(out / "versus_ngram.csv")
     assert sorted(versus["arm"]) == ["bpe300+scratch", "word300+word2vec",
-                                     "word_unk300+word2vec"]
+                                     "word_unk80+word2vec"]
     regime = pd.read_csv(out / "regime.csv")
     assert set(regime["arm"]) == set(versus["arm"])
     md = (out / "report.md").read_text()
@@ -196,3 +199,18 @@ def test_report_has_a_baseline_row_per_tokenizer_and_the_regime(runs: dict, tmp_
     assert "figures/headline.png" in head
     assert "## Baselines and regime" in md and "seed: GPT-2 small" in md
     assert (out / "records" / "default" / "bpe300+scratch" / "seed0" / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["bpe", "word"])
+def test_run_tokenizer_round_trips_with_plain_tokenizers(runs: dict, name: str) -> None:
+    """A run's tokenizer.json loaded without embinit keeps literal special strings."""
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    s, _ = runs[name]
+    root = Path(s["data"]["token_cache"]).parents[2]
+    tok = Tokenizer.from_file(str(root / "experiments" / "default" / s["arm"] / "seed0"
+                                  / "tokenizer.json"))
+    text = "Ein Satz <|endoftext|> und <unk> mitten drin — Ελληνικά, 日本語.\n"
+    assert tok.decode(tok.encode(text).ids) == text  # the default decode, as users call it

@@ -11,10 +11,17 @@ Sources (``data.name``):
   article. The XML parse and markup stripping take about a second and the corpus is read
   several times per run, so with a ``cache_root`` the cleaned documents are written once to
   ``<cache_root>/corpus/<key>/docs.jsonl`` and streamed from there.
+- ``vital_articles``: the lead sections of Wikipedia's ~10,000 Level 4 Vital Articles, one
+  document per article, read from an installed package (optional; `embinit.run.data.vital`).
 - ``text_files``: a UTF-8 file (one document per blank-line-separated block) or a directory
   of ``*.txt`` files (one document per file).
 - ``hf``: a Hugging Face dataset (optional ``datasets`` dependency); WikiText's raw lines are
   regrouped into articles.
+- ``combined``: the sources ``data.parts`` names, in order, each with its own
+  ``min_doc_chars``; a title that an earlier part kept is dropped (wiki_sample and
+  vital_articles know titles; text_files and hf documents are never duplicates). Document ids
+  are the parts' own, so a document's split is the one it has in its own corpus; two parts
+  yielding one id is a DataError. Cached like wiki_sample when every part is a packaged file.
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from embinit.config import DATA_NAMES, DataConfig
+from embinit.config import DATA_NAMES, DATA_PART_NAMES, DataConfig
 from embinit.errors import DataError
 from embinit.run.data.locking import entry_lock
+from embinit.run.data.vital import VITAL_CLEAN_VERSION, iter_vital_articles, vital_articles_path
 from embinit.storage import atomic_open, atomic_write_json, file_sha256, read_json, stable_hash
 
 log = logging.getLogger(__name__)
@@ -55,13 +63,17 @@ class CorpusStats:
     """What one full pass saw: kept documents, dropped ones, repaired characters, identity."""
 
     n_docs: int
-    n_dropped: int  # stubs (< data.min_doc_chars), redirects, empty or non-article pages
+    # stubs (< data.min_doc_chars), redirects, empty or non-article pages, and (combined)
+    # documents whose title an earlier part kept
+    n_dropped: int
     n_replaced_chars: int  # U+FFFD substituted for undecodable bytes in kept documents
     fingerprint: str
 
 
 # A source yields (doc_id, text, n_replaced_chars) candidates before filtering.
 Source = Callable[[], Iterator[tuple[str, str, int]]]
+# A part of data=combined yields (doc_id, title or None, text, n_replaced_chars).
+TitledSource = Callable[[], Iterator[tuple[str, "str | None", str, int]]]
 
 
 class Corpus:
@@ -156,14 +168,22 @@ def _hash_document(h: Any, doc_id: str, text: str) -> None:
 
 
 def open_corpus(cfg: DataConfig, cache_root: Path | None = None) -> Corpus:
-    """The corpus ``cfg`` names. ``cache_root`` enables the cleaned-document cache (wiki_sample)."""
+    """The corpus ``cfg`` names. ``cache_root`` enables the cleaned-document cache (wiki_sample,
+    and combined corpora of packaged files)."""
     if cfg.name == "wiki_sample":
         corpus = _wiki_sample_corpus(cfg)
-        return corpus if cache_root is None else _cached_wiki_corpus(corpus, cfg, Path(cache_root))
+        if cache_root is None:
+            return corpus
+        key = _wiki_cache_key(cfg)
+        return _cached_corpus(corpus, key, wiki_sample_path(), Path(cache_root))
+    if cfg.name == "vital_articles":
+        return _vital_corpus(cfg)
     if cfg.name == "text_files":
         return _text_files_corpus(cfg)
     if cfg.name == "hf":
         return _hf_corpus(cfg)
+    if cfg.name == "combined":
+        return _combined_corpus(cfg, cache_root)
     raise DataError(f"data.name={cfg.name!r} is unknown; choose one of {DATA_NAMES}")
 
 
@@ -216,34 +236,47 @@ def _is_redirect(markup: str) -> bool:
     return markup.lstrip()[:9].lower() == "#redirect"
 
 
+def _wiki_pages(path: Path) -> Iterator[tuple[str, str | None, str, int]]:
+    """(page id, title, cleaned text, 0) per page; redirects and non-articles have no text."""
+    from gensim.corpora.wikicorpus import extract_pages
+
+    with bz2.open(path, "rb") as fh:
+        # Pages outside namespace 0 (articles) come back with empty text and are dropped.
+        for title, markup, page_id in extract_pages(fh, filter_namespaces=("0",)):
+            text = "" if not markup or _is_redirect(markup) else clean_wiki_text(markup)
+            yield page_id, title, text, 0
+
+
 def _wiki_sample_corpus(cfg: DataConfig) -> Corpus:
     path = wiki_sample_path()
 
     def source() -> Iterator[tuple[str, str, int]]:
-        from gensim.corpora.wikicorpus import extract_pages
-
-        with bz2.open(path, "rb") as fh:
-            # Pages outside namespace 0 (articles) come back with empty text and are dropped.
-            for _title, markup, page_id in extract_pages(fh, filter_namespaces=("0",)):
-                text = "" if not markup or _is_redirect(markup) else clean_wiki_text(markup)
-                yield page_id, text, 0
+        for page_id, _title, text, n in _wiki_pages(path):
+            yield page_id, text, n
 
     return Corpus("wiki_sample", source, min_doc_chars=cfg.min_doc_chars, max_docs=cfg.max_docs,
                   description=f"wiki_sample ({path.name})")
 
 
-def _cached_wiki_corpus(corpus: Corpus, cfg: DataConfig, cache_root: Path) -> Corpus:
-    """Stream ``corpus`` from ``<cache_root>/corpus/<key>/docs.jsonl``, writing it first if needed."""
+def _wiki_identity() -> dict[str, Any]:
     import gensim
 
-    src = wiki_sample_path()
-    key = stable_hash({
-        "source_sha256": file_sha256(src),
+    return {
+        "source_sha256": file_sha256(wiki_sample_path()),
         "gensim": gensim.__version__,  # filter_wiki's output can change between releases
         "clean_version": WIKI_CLEAN_VERSION,
-        "min_doc_chars": cfg.min_doc_chars,
-        "max_docs": cfg.max_docs,
-    })
+    }
+
+
+def _wiki_cache_key(cfg: DataConfig) -> str:
+    return stable_hash({**_wiki_identity(), "min_doc_chars": cfg.min_doc_chars,
+                        "max_docs": cfg.max_docs})
+
+
+def _cached_corpus(corpus: Corpus, key: str, src: Path | str, cache_root: Path) -> Corpus:
+    """Stream ``corpus`` from ``<cache_root>/corpus/<key>/docs.jsonl``, writing it first if needed.
+
+    ``key`` must change whenever the documents can: source content, cleaning, settings."""
     entry = cache_root / "corpus" / key
     docs_path = entry / "docs.jsonl"
     with entry_lock(entry, "cleaned documents"):  # concurrent runs: one cleans, the rest reuse
@@ -258,7 +291,8 @@ def _cached_wiki_corpus(corpus: Corpus, cfg: DataConfig, cache_root: Path) -> Co
     return Corpus(corpus.name, source, description=corpus.description, stats=stats)
 
 
-def _load_or_write_docs(corpus: Corpus, src: Path, key: str, entry: Path) -> CorpusStats:
+def _load_or_write_docs(corpus: Corpus, src: Path | str, key: str,
+                        entry: Path) -> CorpusStats:
     docs_path, meta_path = entry / "docs.jsonl", entry / "meta.json"
     stats = _load_docs_meta(docs_path, meta_path)
     if stats is None:
@@ -293,6 +327,102 @@ def _load_docs_meta(docs_path: Path, meta_path: Path) -> CorpusStats | None:
         log.warning("cached documents %s fail their sha256 check; rebuilding", docs_path.parent)
         return None
     return stats
+
+
+# --- vital_articles --------------------------------------------------------------------------
+
+
+def _vital_pages(path: Path) -> Iterator[tuple[str, str | None, str, int]]:
+    for title, text in iter_vital_articles(path):
+        yield title, title, text, 0
+
+
+def _vital_corpus(cfg: DataConfig) -> Corpus:
+    path = vital_articles_path()  # fail at start-up, naming the install command
+
+    def source() -> Iterator[tuple[str, str, int]]:
+        for doc_id, _title, text, n in _vital_pages(path):
+            yield doc_id, text, n
+
+    return Corpus("vital_articles", source, min_doc_chars=cfg.min_doc_chars,
+                  max_docs=cfg.max_docs, description=f"vital_articles ({path.name})")
+
+
+# --- combined --------------------------------------------------------------------------------
+
+
+def _part_source(name: str, cfg: DataConfig) -> tuple[TitledSource, dict[str, Any] | None]:
+    """A part's titled candidates, and its content identity when that is cheap (a packaged
+    file's sha256), which lets the combined corpus be cached; None for text_files and hf."""
+    if name == "wiki_sample":
+        wiki = wiki_sample_path()
+        return (lambda: _wiki_pages(wiki)), _wiki_identity()
+    if name == "vital_articles":
+        vital = vital_articles_path()
+        return (lambda: _vital_pages(vital)), {"source_sha256": file_sha256(vital),
+                                               "clean_version": VITAL_CLEAN_VERSION}
+    if name in ("text_files", "hf"):
+        plain = (_text_files_corpus if name == "text_files" else _hf_corpus)(cfg)._source
+        return (lambda: ((i, None, t, n) for i, t, n in plain())), None
+    raise DataError(f"data.parts names {name!r}; each part must be one of {DATA_PART_NAMES}")
+
+
+def title_key(title: str) -> str:
+    """A title as MediaWiki compares titles: underscores are spaces, the first letter's case
+    does not matter; the rest is exact."""
+    t = " ".join(title.replace("_", " ").split())
+    return t[:1].upper() + t[1:]
+
+
+def _combined_corpus(cfg: DataConfig, cache_root: Path | None) -> Corpus:
+    names = [str(p.name) for p in cfg.parts]
+    if not names or len(set(names)) != len(names):
+        raise DataError(f"data.name=combined needs data.parts, each source once (got {names}); "
+                        "e.g. data=wiki_plus_vital")
+    # A part's own threshold, and data.min_doc_chars as a floor under every part.
+    floors = [max(int(p.min_doc_chars), int(cfg.min_doc_chars)) for p in cfg.parts]
+    parts = [_part_source(n, cfg) for n in names]  # a missing part fails here, at start-up
+    description = f"combined ({' + '.join(names)})"
+
+    def source() -> Iterator[tuple[str, str, int]]:
+        kept_titles: set[str] = set()
+        kept_ids: dict[str, str] = {}  # doc id -> the part that yielded it
+        n_duplicates = 0
+        for name, floor, (candidates, _identity) in zip(names, floors, parts, strict=True):
+            for doc_id, title, text, n in candidates():
+                # Filtered before deduplication: a dropped stub leaves its title to a later part.
+                if len(text) < floor or not text.strip():
+                    yield doc_id, "", 0  # counted as dropped
+                    continue
+                key = None if title is None else title_key(title)
+                if key is not None and key in kept_titles:
+                    n_duplicates += 1
+                    yield doc_id, "", 0
+                    continue
+                if doc_id in kept_ids:
+                    raise DataError(f"{description}: document id {doc_id!r} comes from both "
+                                    f"{kept_ids[doc_id]} and {name}; combine sources whose "
+                                    "document ids differ")
+                if key is not None:
+                    kept_titles.add(key)
+                kept_ids[doc_id] = name
+                yield doc_id, text, n
+        log.info("%s: %d documents whose title an earlier part has were dropped",
+                 description, n_duplicates)
+
+    corpus = Corpus("combined", source, min_doc_chars=int(cfg.min_doc_chars),
+                    max_docs=cfg.max_docs, description=description)
+    identities = [identity for _candidates, identity in parts]
+    if cache_root is None or any(identity is None for identity in identities):
+        return corpus
+    key = stable_hash({
+        "name": "combined",
+        "parts": [{"name": n, "min_doc_chars": f, **identity}
+                  for n, f, identity in zip(names, floors, identities, strict=True)],
+        "min_doc_chars": int(cfg.min_doc_chars),
+        "max_docs": cfg.max_docs,
+    })
+    return _cached_corpus(corpus, key, description, Path(cache_root))
 
 
 # --- text_files ------------------------------------------------------------------------------

@@ -46,12 +46,17 @@ def oov_curve_path(cache_root: Path, corpus: Corpus, data_cfg: DataConfig,
 
 
 def _read_curve(path: Path) -> list[dict[str, float]] | None:
+    """The cached curve, if it is there and matches the hash saved with it (an edited or
+    damaged file, or one from before the hash, is counted again)."""
     try:
         saved = read_json(path)
-        if saved.get("sizes") == list(OOV_CURVE_SIZES):
+        if (saved.get("sizes") == list(OOV_CURVE_SIZES)
+                and saved.get("sha256") == stable_hash(saved["curve"], length=64)):
             return list(saved["curve"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
+    if path.exists():
+        log.warning("cached OOV curve %s is unreadable or fails its hash; counting again", path)
     return None
 
 
@@ -82,7 +87,8 @@ def build_or_load_oov_curve(corpus: Corpus, data_cfg: DataConfig, vocab_cfg: Voc
         t0 = time.perf_counter()
         counts = count_split_words(corpus, data_cfg, vocab_cfg)
         curve = oov_curve(counts["train"], counts["val"], OOV_CURVE_SIZES)
-        atomic_write_json(path, {"sizes": list(OOV_CURVE_SIZES), "curve": curve})
+        atomic_write_json(path, {"sizes": list(OOV_CURVE_SIZES), "curve": curve,
+                                 "sha256": stable_hash(curve, length=64)})
         log.info("OOV curve: %d train and %d val word types counted in %.1fs",
                  len(counts["train"]), len(counts["val"]), time.perf_counter() - t0)
     return curve

@@ -25,11 +25,16 @@ every arm's embedding matrix has the same two special rows.
   for how a tokenizer.json stores a Python pre-tokenizer.
 
 The trained tokenizer is cached under ``<cache>/tokenizers/<key>/tokenizer.json``, keyed by
-the corpus fingerprint, the split settings and the vocabulary settings.
+the corpus fingerprint, the split settings and the vocabulary settings; ``meta.json``, written
+after it, holds its sha256: a tokenizer.json without a matching one is retrained, never used.
+A run directory's copy is `run_tokenizer_json`: the same file without the specials listed as
+added tokens, so that plain ``tokenizers`` and ``AutoTokenizer`` keep a literal
+`<|endoftext|>` as text too.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -47,7 +52,13 @@ from embinit.run.data import pretokenize
 from embinit.run.data.corpus import Corpus
 from embinit.run.data.locking import entry_lock
 from embinit.run.data.split import iter_split
-from embinit.storage import atomic_write_text, stable_hash
+from embinit.storage import (
+    atomic_write_json,
+    atomic_write_text,
+    file_sha256,
+    read_json,
+    stable_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +94,8 @@ def is_byte_word_vocab(cfg: VocabConfig) -> bool:
 
 def _configure(tok: Tokenizer) -> Tokenizer:
     # A literal "<|endoftext|>" inside a document is text, not a document boundary. The flag
-    # is not saved in tokenizer.json, so it is set again on every load.
+    # is not saved in tokenizer.json (huggingface/tokenizers#1839), so it is set again on
+    # every load; files other loaders read are written by `portable_json` instead.
     tok.encode_special_tokens = True
     return tok
 
@@ -322,13 +334,47 @@ def tokenizer_json(tok: Tokenizer, vocab_cfg: VocabConfig | None = None) -> str:
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
     """Load a saved tokenizer.json with the same runtime settings as a freshly trained one,
-    Treebank pre-tokenizer included (`embinit.run.data.pretokenize`)."""
+    Treebank pre-tokenizer included (`embinit.run.data.pretokenize`), and the specials of a
+    portable copy (`portable_json`) registered again."""
     text = Path(path).read_text(encoding="utf-8")
     tok = Tokenizer.from_str(text)
     name, byte_level = pretokenize.saved_pretokenizer(text)
     if name != "whitespace":
         pretokenize.attach(tok, name, byte_level)
+    if not tok.get_added_tokens_decoder():  # a portable copy (`portable_json`)
+        tok.add_special_tokens([t for i in (EOD_ID, UNK_ID)
+                                if (t := tok.id_to_token(i)) is not None])
     return _configure(tok)
+
+
+def portable_json(tokenizer_json: str) -> str:
+    """``tokenizer_json`` with the special tokens kept in the vocabulary but no longer listed
+    as added tokens: the file a run directory and the HF export carry, which round-trips text
+    in any loader (``decode(encode(text)) == text``, `<|endoftext|>` and `<unk>` included).
+
+    `tokenizers` matches an added token's string anywhere in the input unless the tokenizer
+    has ``encode_special_tokens`` set, and tokenizer.json cannot store that flag
+    (huggingface/tokenizers#1839): a plain ``Tokenizer.from_file`` or ``AutoTokenizer`` would
+    read a literal "<|endoftext|>" in a document as the EOD id, and ``decode`` would drop it.
+    Unlisted, a special is a vocabulary entry that text never produces: every pre-tokenizer
+    here cuts "<|endoftext|>" into "<|", "endoftext", "|>" before the model sees it. So a
+    plain loader gives embinit's ids (a Treebank arm's: its whitespace stand-in's), id 0
+    decodes to its own string instead of being skipped, and nothing else in the file changes.
+    The token cache's copy keeps its added tokens (its sha256 keys the token arrays);
+    `load_tokenizer` registers ids 0 and 1 as specials again on a portable copy.
+    """
+    data = json.loads(tokenizer_json)
+    vocab = (data.get("model") or {}).get("vocab")
+    if isinstance(vocab, dict):  # BPE, WordLevel, WordPiece: token -> id
+        data["added_tokens"] = [t for t in data.get("added_tokens") or []
+                                if vocab.get(t["content"]) != t["id"]]
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def run_tokenizer_json(tok: Tokenizer) -> str:
+    """The tokenizer.json a run directory carries: `portable_json` of ``tok``'s own text (a
+    Treebank tokenizer writes its stand-in, `embinit.run.data.pretokenize`)."""
+    return portable_json(tok.to_str())
 
 
 def build_or_load_tokenizer(
@@ -341,22 +387,48 @@ def build_or_load_tokenizer(
         return _build_or_load_tokenizer(corpus, data_cfg, vocab_cfg, path)
 
 
+def _cached_problem(path: Path, meta_path: Path) -> str | None:
+    """Why the cached tokenizer.json cannot be trusted, or None: its meta.json (written after
+    it) must exist and hold its sha256, so an edited but still valid file is never used."""
+    if not meta_path.exists():
+        return ("has no meta.json (an interrupted write, or a cache from before tokenizers "
+                "carried a checksum)")
+    try:
+        meta = read_json(meta_path)
+        if meta.get("format") != TOKENIZER_FORMAT or meta.get("key") != path.parent.name:
+            return "has a meta.json of another format or key"
+        if meta.get("sha256") != file_sha256(path):
+            return "fails its sha256 check (edited or damaged since it was written)"
+    except (OSError, ValueError, AttributeError) as e:
+        return f"has an unreadable meta.json ({e})"
+    return None
+
+
 def _build_or_load_tokenizer(corpus: Corpus, data_cfg: DataConfig, vocab_cfg: VocabConfig,
                              path: Path) -> tuple[Tokenizer, Path, bool]:
+    meta_path = path.parent / "meta.json"
     if path.exists():
-        try:
-            tok = load_tokenizer(path)
-            _check_layout(tok, vocab_cfg)
-        except Exception as e:  # a torn or foreign file raises anything from JSON to Rust errors
-            log.warning("cached tokenizer %s is unusable (%s); retraining", path, e)
-        else:
-            log.info("reusing cached tokenizer %s", path)
-            return tok, path, True
+        problem = _cached_problem(path, meta_path)
+        if problem is None:
+            try:
+                tok = load_tokenizer(path)
+                _check_layout(tok, vocab_cfg)
+            except Exception as e:  # a torn or foreign file raises anything from JSON to Rust
+                problem = f"is unusable ({e})"
+            else:
+                log.info("reusing cached tokenizer %s", path)
+                return tok, path, True
+        log.warning("cached tokenizer %s %s; retraining", path, problem)
+        meta_path.unlink(missing_ok=True)  # no stale marker while tokenizer.json is rewritten
     kind = (vocab_cfg.name if vocab_cfg.name != "word" else
             f"word (oov={vocab_cfg.oov}, pretokenizer={pretokenizer_name(vocab_cfg)})")
     log.info("training tokenizer %s (vocab.size=%d, vocab.min_count=%d) on the train split of %s",
              kind, vocab_cfg.size, vocab_cfg.min_count, corpus.description)
     tok = train_tokenizer((d.text for d in iter_split(corpus, "train", data_cfg)), vocab_cfg)
     atomic_write_text(path, tokenizer_json(tok, vocab_cfg))
+    # Last: its presence, with tokenizer.json's sha256, marks the entry complete and unedited.
+    atomic_write_json(meta_path, {"format": TOKENIZER_FORMAT, "key": path.parent.name,
+                                  "sha256": file_sha256(path),
+                                  "vocab_size": tok.get_vocab_size()})
     log.info("saved tokenizer %s (%d tokens)", path, tok.get_vocab_size())
     return tok, path, False

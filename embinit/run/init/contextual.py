@@ -27,7 +27,14 @@ from gensim.models import KeyedVectors
 
 from embinit.errors import ConfigError, DataError
 from embinit.record import InitCompute
-from embinit.storage import atomic_save_npy, atomic_write_json, load_npy, read_json, stable_hash
+from embinit.storage import (
+    atomic_save_npy,
+    atomic_write_json,
+    file_sha256,
+    load_npy,
+    read_json,
+    stable_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +141,16 @@ def build_or_load_contextual(
     vec_path, keys_path, meta_path = entry / "vectors.npy", entry / "keys.json", entry / "meta.json"
     if meta_path.is_file() and vec_path.is_file() and keys_path.is_file():
         meta = read_json(meta_path)
-        vectors = np.array(load_npy(vec_path), dtype=np.float32)
-        if read_json(keys_path) == texts and vectors.shape == (len(texts), meta.get("dim")):
-            log.info("reusing cached %s vectors %s", MODEL_NAME, entry)
-            return _as_keyed_vectors(texts, vectors), meta
-        log.warning("cached %s vectors %s do not match their keys; re-encoding", MODEL_NAME, entry)
+        # Checked against meta.json's hashes (entries from before they carried one re-encode).
+        if (meta.get("sha256") == file_sha256(vec_path)
+                and meta.get("keys_sha256") == file_sha256(keys_path)):
+            vectors = np.array(load_npy(vec_path), dtype=np.float32)
+            if read_json(keys_path) == texts and vectors.shape == (len(texts), meta.get("dim")):
+                log.info("reusing cached %s vectors %s", MODEL_NAME, entry)
+                return _as_keyed_vectors(texts, vectors), meta
+        log.warning("cached %s vectors %s fail their checksum or do not match their keys; "
+                    "re-encoding", MODEL_NAME, entry)
+        meta_path.unlink(missing_ok=True)  # no stale marker while the entry is rewritten
 
     log.info("encoding %d vocabulary entries with %s -> %s", len(texts), MODEL_NAME, entry)
     enc = encode(texts)
@@ -154,6 +166,8 @@ def build_or_load_contextual(
         "batch_size": BATCH_SIZE,
         "load_seconds": round(enc.load_seconds, 3),
         "encode_seconds": round(enc.encode_seconds, 3),
+        "sha256": file_sha256(vec_path),
+        "keys_sha256": file_sha256(keys_path),
     }
     atomic_write_json(meta_path, meta)  # last: its presence marks the entry complete
     log.info("encoded %d entries in %.1f s (%.2f s per 1k)", len(texts), enc.encode_seconds,

@@ -32,7 +32,13 @@ from gensim.models.callbacks import CallbackAny2Vec
 from embinit.config import InitConfig
 from embinit.errors import ConfigError, DataError
 from embinit.run.data.locking import entry_lock
-from embinit.storage import atomic_write_json, file_sha256, read_json, stable_hash
+from embinit.storage import (
+    atomic_write_json,
+    file_sha256,
+    read_json,
+    stable_hash,
+    write_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +208,12 @@ def save_vectors(kv: KeyedVectors, path: str | os.PathLike[str], binary: bool | 
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        failed = write_error(exc, target)  # disk full: an OSError that names the file
+        if failed is not None:
+            raise failed from exc
         raise
 
 

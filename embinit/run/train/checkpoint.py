@@ -1,7 +1,12 @@
-"""Checkpoint files: written atomically, loaded safely (tensors and plain containers only)."""
+"""Checkpoint files: written atomically, loaded safely (tensors and plain containers only),
+and verified: each carries the sha256 of its contents (`payload_sha256`), so a file damaged
+after it was written (flipped bytes that torch still loads) refuses the resume instead of
+training on from wrong weights."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +17,43 @@ from embinit.record import config_diff
 from embinit.storage import atomic_torch_save
 
 CHECKPOINT_FORMAT = 1
+log = logging.getLogger(__name__)
+
+
+CHECKSUM_KEY = "sha256"
+
+
+def payload_sha256(payload: Any) -> str:
+    """sha256 of a checkpoint's contents: every tensor's dtype, shape and bytes, and every
+    other value, in key order (independent of how torch lays out the file)."""
+    h = hashlib.sha256()
+
+    def feed(obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().to("cpu").contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy())  # the buffer itself: no copy
+        elif isinstance(obj, dict):
+            h.update(f"D{len(obj)}".encode())
+            for k in sorted(obj, key=repr):
+                h.update(repr(k).encode())
+                feed(obj[k])
+        elif isinstance(obj, (list, tuple)):
+            h.update(f"L{len(obj)}".encode())
+            for v in obj:
+                feed(v)
+        else:
+            h.update(f"V{obj!r}".encode())
+
+    feed(payload)
+    return h.hexdigest()
 
 
 def save_checkpoint_file(path: Path, payload: dict[str, Any], signature: dict[str, Any]) -> None:
-    """Atomically write a checkpoint with the signature a resume must match."""
-    atomic_torch_save(path, {**payload, "signature": signature})
+    """Atomically write a checkpoint with the signature a resume must match, and the sha256
+    of everything else in it."""
+    content = {**payload, "signature": signature}
+    atomic_torch_save(path, {**content, CHECKSUM_KEY: payload_sha256(content)})
 
 
 def load_checkpoint_file(path: Path) -> dict[str, Any]:
@@ -33,6 +70,16 @@ def load_checkpoint_file(path: Path) -> dict[str, Any]:
         raise DataError(
             f"checkpoint {path} is not an embinit checkpoint of format {CHECKPOINT_FORMAT}; "
             "delete it to restart this run from step 0"
+        )
+    saved = ckpt.pop(CHECKSUM_KEY, None)
+    if saved is None:  # written before checkpoints carried one: nothing to check it against
+        log.warning("checkpoint %s has no checksum (written by an older version); resuming "
+                    "from it unverified", path)
+    elif saved != payload_sha256(ckpt):
+        raise DataError(
+            f"checkpoint {path} fails its checksum: it was damaged after it was written, so "
+            f"resuming would train on wrong weights. Delete it to restart this run from step 0 "
+            f"(rm {path})"
         )
     return ckpt
 

@@ -9,6 +9,8 @@ end-of-document token, so every real token is a target).
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,48 @@ from embinit.run.train.distributed import Dist
 from embinit.run.train.sampling import gather_windows, window_target_bytes, window_target_sum
 
 Autocast = Callable[[], contextlib.AbstractContextManager[Any]]
+Progress = Callable[[int], None]  # called with the windows just scored
+
+log = logging.getLogger(__name__)
+PROGRESS_SECONDS = 30.0  # a progress line this often when stderr is no terminal (log files)
+
+
+class EvalProgress:
+    """The progress of one evaluation pass, with its ETA: a tqdm bar on a terminal, and a log
+    line every `every` seconds (and at the end) wherever the log goes. Call it with the
+    number of windows scored; use it as a context manager."""
+
+    def __init__(self, what: str, total: int, enabled: bool = True,
+                 every: float = PROGRESS_SECONDS) -> None:
+        from tqdm.auto import tqdm
+
+        self.what, self.total, self.enabled, self.every = what, total, enabled, every
+        self.done = 0
+        self.t0 = self.last = time.perf_counter()
+        # disable=None: no bar when stderr is not a terminal (the log lines stand in).
+        self.bar = tqdm(total=total, desc=what, unit="window", leave=False,
+                        dynamic_ncols=True, disable=None if enabled else True)
+        self.bar_shown = not self.bar.disable
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        self.bar.update(n)
+        now = time.perf_counter()
+        if self.enabled and not self.bar_shown and now - self.last >= self.every:
+            self.last = now
+            rate = self.done / max(now - self.t0, 1e-9)
+            log.info("%s: %d/%d windows (%.0f%%), %.0f s, ETA %.0f s", self.what, self.done,
+                     self.total, 100 * self.done / max(self.total, 1), now - self.t0,
+                     (self.total - self.done) / max(rate, 1e-9))
+
+    def __enter__(self) -> EvalProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+        if self.enabled and exc[0] is None:
+            log.info("%s: %d windows in %.1f s", self.what, self.done,
+                     time.perf_counter() - self.t0)
 
 
 def eval_windows(n_tokens: int, block: int) -> list[tuple[int, int]]:
@@ -85,11 +129,12 @@ def _scored_batches(
     device: torch.device,
     batch_size: int,
     autocast: Autocast,
+    progress: Progress | None = None,
 ) -> Iterator[tuple[np.ndarray, int, int, torch.Tensor]]:
     """(starts, length, skip, NLL of the scored targets (B, length - skip)) per batch.
 
     Windows of equal (length, skip) are batched together; only the first and last differ.
-    The caller sets eval mode and no_grad.
+    The caller sets eval mode and no_grad. `progress(n)` follows each batch of n windows.
     """
     groups: dict[tuple[int, int], list[int]] = {}
     for w in windows:
@@ -103,6 +148,8 @@ def _scored_batches(
             with autocast():
                 nll = model.token_nll(xt, yt, skip)
             yield st, length, skip, nll
+            if progress is not None:
+                progress(len(st))
 
 
 @contextlib.contextmanager
@@ -126,19 +173,21 @@ def evaluate(
     autocast: Autocast,
     dist: Dist | None = None,
     charges: np.ndarray | None = None,
+    progress: Progress | None = None,
 ) -> EvalResult:
     """Sum per-token NLL (nats) over the scored targets of `windows`; ranks split the
     windows and all-reduce.
 
     Takes `eval_windows` (every target once, short context at each window's start) or
     `sliding_windows` (every target once, long context). `charges` (word-level token
-    caches) holds each target's lossless charge, summed alongside.
+    caches) holds each target's lossless charge, summed alongside. `progress` is called with
+    the number of windows of each batch as it is scored.
     """
     d = dist or Dist()
     nats, targets, nbytes_total, charge_total = 0.0, 0, 0, 0.0
     with _eval_mode(model):
         for st, length, skip, nll in _scored_batches(
-            model, ids, windows[d.rank :: d.world_size], device, batch_size, autocast
+            model, ids, windows[d.rank :: d.world_size], device, batch_size, autocast, progress
         ):
             nats += float(nll.double().sum())
             targets += nll.numel()
@@ -163,13 +212,15 @@ def sliding_evaluate(
     autocast: Autocast,
     dist: Dist | None = None,
     charges: np.ndarray | None = None,
+    progress: Progress | None = None,
 ) -> EvalResult:
     """`evaluate` over `sliding_windows(len(ids), block, stride)`: every target once.
 
     stride None is block // 2 (at least 1), train.eval_stride's default.
     """
     windows = sliding_windows(len(ids), block, default_stride(block) if stride is None else stride)
-    return evaluate(model, ids, nbytes, windows, device, batch_size, autocast, dist, charges)
+    return evaluate(model, ids, nbytes, windows, device, batch_size, autocast, dist, charges,
+                    progress)
 
 
 def default_stride(block: int) -> int:
@@ -186,17 +237,18 @@ def target_nll(
     batch_size: int,
     autocast: Autocast,
     dist: Dist | None = None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """NLL (nats, float64) of every target position 1..n-1, in stream order (length n-1).
 
     `windows` must score every target once (`eval_windows` or `sliding_windows`). Ranks
-    split the windows; every rank returns the full array.
+    split the windows; every rank returns the full array. `progress` as in `evaluate`.
     """
     d = dist or Dist()
     out = np.zeros(len(ids) - 1, dtype=np.float64)
     with _eval_mode(model):
         for st, length, skip, nll in _scored_batches(
-            model, ids, windows[d.rank :: d.world_size], device, batch_size, autocast
+            model, ids, windows[d.rank :: d.world_size], device, batch_size, autocast, progress
         ):
             # Target position p is entry p - 1; a window at s scores positions s+1+skip...
             idx = st[:, None] + skip + np.arange(length - skip)[None, :]
@@ -247,3 +299,24 @@ def spaced_subset(windows: list[tuple[int, int]], k: int) -> list[tuple[int, int
         return full
     picks = np.linspace(0, len(full) - 1, k).round().astype(int)
     return [full[i] for i in picks]
+
+
+def leading_documents(ids: np.ndarray, eod_id: int, max_targets: int | None) -> int:
+    """The length of the stream prefix that holds the leading whole documents with at most
+    `max_targets` targets (the first document whole if it alone has more); len(ids) when
+    `max_targets` is None or the stream fits. The prefix is itself a stream
+    ([EOD] doc1 [EOD] ... docN [EOD]), so every per-document number of its documents is the
+    one the whole stream gives (train.final_eval_tokens)."""
+    n = len(ids)
+    if max_targets is None or n - 1 <= max_targets:
+        return n
+    head = np.asarray(ids[1 : max_targets + 1])  # stream positions 1..max_targets
+    ends = np.flatnonzero(head == eod_id)
+    if len(ends):
+        return int(ends[-1]) + 2  # the last EOD within the cap closes the prefix
+    chunk = 1 << 20
+    for start in range(max_targets + 1, n, chunk):  # the first document alone exceeds the cap
+        found = np.flatnonzero(np.asarray(ids[start : start + chunk]) == eod_id)
+        if len(found):
+            return start + int(found[0]) + 1
+    return n

@@ -224,9 +224,11 @@ class Trainer:
         self.optimizer = self.raw_model.configure_optimizer(
             cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2), self.device.type
         )
-        # The embedding is in the optimizer from the start and is frozen by withholding its
-        # gradient: AdamW skips a parameter whose grad is None (no update, no decay), so an
-        # unfrozen step later needs no new optimizer and a resume needs no special case.
+        # The embedding is in the optimizer from the start and is frozen by dropping its
+        # gradient after clipping: AdamW skips a parameter whose grad is None (no update, no
+        # decay), so an unfrozen step later needs no new optimizer and a resume needs no
+        # special case. Its gradient is still computed and counted in the clipping norm, so a
+        # frozen arm clips over the same parameters as a trained one (see `train_step`).
         self.freeze_embedding_steps = int(freeze_embedding_steps)
         if self.freeze_embedding_steps and self.dist.enabled:
             raise ConfigError("init.freeze / init.freeze_steps are not supported with more than "
@@ -306,8 +308,7 @@ class Trainer:
 
     def train_step(self, step: int) -> float:
         cfg = self.cfg
-        if self.freeze_embedding_steps:
-            self.raw_model.wte.weight.requires_grad_(step >= self.freeze_embedding_steps)
+        frozen = step < self.freeze_embedding_steps
         lr = lr_at(step, self.total_steps, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -325,6 +326,12 @@ class Trainer:
             total += loss.detach()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), cfg.grad_clip)
+        if frozen:
+            # Counted in the norm above, never applied: withholding the embedding's gradient
+            # from the backward instead would leave it out of the norm, so a frozen arm would
+            # be clipped less than a trained one and freezing would be confounded with
+            # clipping. (Tied: the head is the same tensor, so it is frozen too.)
+            self.raw_model.wte.weight.grad = None
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         mean_loss = float(total) / cfg.grad_accum
@@ -368,10 +375,12 @@ class Trainer:
                 # The progress bar is off when stderr is not a terminal (sweeps, log files):
                 # the log then carries the training loss too, at every log step.
                 train = f"train loss {train_loss:.4f}, " if train_loss is not None else ""
-                if ev is not None:
-                    log.info("step %d/%d: %sval loss %.4f, val bpb %.4f (lossless %.4f), %.0f s",
-                             s.step, self.total_steps, train, ev.loss, ev.bpb, ev.bpb_lossless,
-                             s.elapsed_s)
+                if ev is not None:  # the periodic subset, not the final evaluation
+                    lossless = (f" (lossless {ev.bpb_lossless:.4f})"
+                                if ev.bpb_lossless != ev.bpb else "")
+                    log.info("step %d/%d: %speriodic val subset (%d windows): val loss %.4f, "
+                             "val bpb %.4f%s, %.0f s", s.step, self.total_steps, train,
+                             len(self.val_subset), ev.loss, ev.bpb, lossless, s.elapsed_s)
                 elif train_loss is not None and not sys.stderr.isatty():
                     log.info("step %d/%d: %slr %.2e, %.0f s", s.step, self.total_steps, train,
                              lr, s.elapsed_s)

@@ -19,7 +19,6 @@ and nothing is written.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -392,24 +391,11 @@ def write_report(report: Report, out_dir: str | Path) -> list[Path]:
 # ------------------------------------------------------------------------------ CLI
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    # The alias's name, as before the move: scripts and the golden report quote it.
-    parser = argparse.ArgumentParser(
-        prog="python -m embinit.report",
-        description="Build results/<study>/report.{md,html}, summary.csv, runs.csv and figures "
-        "from a study's run records.",
-    )
-    parser.add_argument("study_dir", help="experiments/<study>: holds <arm>/seed<k>/summary.json")
-    parser.add_argument("--out", help="output directory (default: results/<study name>)")
-    parser.add_argument("--no-archive", action="store_true",
-                        help="do not copy the run records (configs, summaries, metrics) into "
-                        "<out>/records/<study>/, from where the report can be rebuilt")
-    parser.add_argument(
-        "--reference",
-        help="arm to compare against (default: study.json's reference_arm, else the runs' "
-        "study.reference_arm, else bpe+scratch)",
-    )
-    args = parser.parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m embinit.report") -> int:
+    # `prog`: the name it was called by (embinit-report, or the alias python -m embinit.report).
+    from embinit.commands import report_parser
+
+    args = report_parser(prog).parse_args(argv)
     try:
         study = load_study(args.study_dir)
         report = build_report(study, args.reference)
@@ -418,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_archive:
             archive_records(args.study_dir, out / RECORDS_DIR)
     except EmbinitError as e:
-        print(f"embinit.report: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     print(
         f"wrote {out / 'report.md'} and {out / 'report.html'} "

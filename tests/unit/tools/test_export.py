@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from gensim.models import KeyedVectors
 import embinit
 from embinit.record import INIT_EMBEDDING_FILE
 from embinit.tools.export import export_run, main, nearest, token_keys
-from tests.unit.tools.test_load import make_run_dir
+from tests.unit.tools.test_load import TEXT, TINY_MODEL, make_run_dir
 
 
 @pytest.fixture
@@ -82,8 +83,6 @@ def test_hf_export_gives_the_same_logits(tmp_path: Path, tied: bool) -> None:
 
     import torch
 
-    from tests.unit.tools.test_load import TINY_MODEL
-
     run_dir = make_run_dir(tmp_path / "run", model_cfg=dataclasses.replace(TINY_MODEL, tie_embeddings=tied))
     out = export_run(run_dir, tmp_path / "out", hf=True)
     loaded = embinit.load_run(run_dir)
@@ -95,3 +94,68 @@ def test_hf_export_gives_the_same_logits(tmp_path: Path, tied: bool) -> None:
         ours, _ = loaded.model(torch.tensor([ids]))
         theirs = hf_model(torch.tensor([ids])).logits
     torch.testing.assert_close(theirs, ours, rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def embinit_tokenizer() -> Any:
+    """A tokenizer trained as a run trains it (ids 0/1 = <|endoftext|>/<unk>), on real text."""
+    from embinit.config import DataConfig, VocabConfig
+    from embinit.run.data.corpus import open_corpus
+    from embinit.run.data.tokenizer import train_tokenizer
+
+    docs = [d.text for d in open_corpus(DataConfig(name="wiki_sample", max_docs=2))]
+    return train_tokenizer(docs[:1], VocabConfig(name="bpe", size=400, min_count=2))
+
+
+def test_run_and_hf_tokenizers_round_trip_the_special_strings(
+        tmp_path: Path, embinit_tokenizer: Any) -> None:
+    from tokenizers import Tokenizer
+
+    from embinit.record import TOKENIZER_FILE
+    from tests.unit.run.data.test_portable import MULTI_SCRIPT, SPECIALS
+
+    run_dir = make_run_dir(tmp_path / "run", tokenizer=embinit_tokenizer)
+    texts = [MULTI_SCRIPT, TEXT[:400] + "<|endoftext|>" + TEXT[400:800] + " <unk>"]
+    expected = [embinit_tokenizer.encode(t).ids for t in texts]
+    plain = Tokenizer.from_file(str(run_dir / TOKENIZER_FILE))
+    assert [plain.encode(t).ids for t in texts] == expected
+    assert [plain.decode(ids) for ids in expected] == texts
+    transformers = pytest.importorskip("transformers")
+    hf_dir = export_run(run_dir, tmp_path / "out", hf=True) / "hf"
+    hf_tok = transformers.AutoTokenizer.from_pretrained(str(hf_dir))
+    assert [hf_tok(t)["input_ids"] for t in texts] == expected
+    assert [hf_tok.decode(ids) for ids in expected] == texts
+    assert hf_tok.decode([0, *expected[1], 0], skip_special_tokens=True) == texts[1]
+    assert (hf_tok.eos_token, hf_tok.bos_token, hf_tok.pad_token, hf_tok.unk_token) == (
+        SPECIALS[0], SPECIALS[0], SPECIALS[0], SPECIALS[1])
+    exported = Tokenizer.from_file(str(hf_dir / "tokenizer.json"))  # the export's own file too
+    assert [exported.decode(exported.encode(t).ids) for t in texts] == texts
+
+
+def test_hf_export_generate_stops_at_the_end_of_document_id(
+        tmp_path: Path, embinit_tokenizer: Any) -> None:
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    run_dir = make_run_dir(tmp_path / "run", tokenizer=embinit_tokenizer)
+    hf_dir = export_run(run_dir, tmp_path / "out", hf=True) / "hf"
+    model = transformers.GPT2LMHeadModel.from_pretrained(str(hf_dir)).eval()
+    eod = embinit_tokenizer.token_to_id("<|endoftext|>")
+    assert eod == 0
+    for cfg in (model.config, model.generation_config):
+        assert (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id) == (eod, eod, eod)
+    prompt = torch.tensor([embinit_tokenizer.encode("The king").ids])
+    assert prompt.shape[1] + 8 <= TINY_MODEL.block_size
+    with torch.no_grad():  # every position's hidden state is e_0; only the EOD row reads it
+        model.transformer.ln_f.weight.zero_()
+        model.transformer.ln_f.bias.zero_()
+        model.transformer.ln_f.bias[0] = 1.0
+        model.lm_head.weight.zero_()  # tied: the input embedding too, which no longer matters
+        model.lm_head.weight[eod, 0] = 10.0
+        mask = torch.ones_like(prompt)
+        out = model.generate(prompt, attention_mask=mask, max_new_tokens=8, do_sample=False)
+        assert out[0, prompt.shape[1]:].tolist() == [eod]  # one token, then it stopped
+        # Told to stop on another id (<unk>), it goes on (the prompt + 8 fit block_size 16).
+        never = model.generate(prompt, attention_mask=mask, max_new_tokens=8, do_sample=False,
+                               eos_token_id=1)
+        assert never[0, prompt.shape[1]:].tolist() == [eod] * 8

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,18 +31,27 @@ TINY_MODEL = ModelConfig(name="tiny", n_layer=1, n_head=2, d_model=16, block_siz
 
 
 def make_run_dir(path: Path, block_tokens: int | None = 8, with_init: bool = True,
-                 model_cfg: ModelConfig = TINY_MODEL) -> Path:
-    """What a finished run leaves: config.json, summary.json, tokenizer.json, model.pt, init."""
+                 model_cfg: ModelConfig = TINY_MODEL, tokenizer: Any = None) -> Path:
+    """What a finished run leaves: config.json, summary.json, tokenizer.json, model.pt, init.
+
+    ``tokenizer``: an embinit-trained one, saved as a run saves it (`run_tokenizer_json`);
+    by default a hand-built BPE with the end-of-document token only."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator([TEXT], trainer)
+    from embinit.run.data.tokenizer import run_tokenizer_json
+
     path.mkdir(parents=True, exist_ok=True)
-    tok.save(str(path / TOKENIZER_FILE))
+    if tokenizer is None:
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tok.train_from_iterator([TEXT], trainer)
+        tok.save(str(path / TOKENIZER_FILE))
+    else:
+        tok = tokenizer
+        (path / TOKENIZER_FILE).write_text(run_tokenizer_json(tok), encoding="utf-8")
     vocab = tok.get_vocab_size()
     model = GPT(model_cfg, vocab, seed=3)
     init = np.random.default_rng(0).normal(0, 0.02, (vocab, model_cfg.d_model)).astype(np.float32)

@@ -1,22 +1,30 @@
-"""Corpus stage: wiki cleaning, the embedded sample, text files, undecodable bytes, errors."""
+"""Corpus stage: wiki cleaning, the embedded sample, text files, undecodable bytes, errors,
+combined corpora, and the pinned identity of the existing ones."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from pathlib import Path
 
 import pytest
 
-from embinit.config import DataConfig
-from embinit.errors import DataError
+from embinit.config import DataConfig, DataPartConfig, validate
+from embinit.errors import ConfigError, DataError
+from embinit.run.data import corpus as corpus_mod
 from embinit.run.data.corpus import (
     Corpus,
     Document,
     clean_wiki_text,
     group_wikitext_articles,
     open_corpus,
+    title_key,
 )
+from embinit.run.data.tokenizer import split_fields
+from embinit.run.data.vital import VITAL_PACKAGE
+from embinit.storage import stable_hash
+from tests.conftest import compose_config
 
 
 def text_cfg(path: Path, **kw) -> DataConfig:
@@ -233,3 +241,119 @@ def test_group_wikitext_articles():
         ("Alpha", "Alpha is first .\nHistory\nIt began ."),
         ("Beta", "Beta follows ."),
     ]
+
+
+# --- existing corpora keep their identity -----------------------------------------------------
+
+# Pinned before data=vital_articles and data=combined were added (gensim 4.4.0's test data):
+# every cache downstream of these corpora is keyed by these values, so they must not move.
+WIKI_SAMPLE_FINGERPRINT = "233ebefa155717732aee581d312b0bcc087590f714646142450ca90d2c5c74c5"
+WIKI_SAMPLE_DOCS_KEY = "0533e9ec3ef2f2dd"  # <cache>/corpus/<key>/docs.jsonl of DataConfig()
+TEXT_FILES_FINGERPRINT = "f92c5472a8c05f5e237100161947d243808f157e71b260334e95377b421799ee"
+SPLIT_FIELDS_HASH = "7fb5e153e5e51e09"  # DataConfig()'s part of the tokenizer and token keys
+
+
+def test_existing_corpora_fingerprints_and_keys_unchanged(wiki, tmp_path):
+    corpus, cache = wiki
+    assert corpus.fingerprint() == WIKI_SAMPLE_FINGERPRINT
+    assert (cache / "corpus" / WIKI_SAMPLE_DOCS_KEY / "meta.json").is_file()
+    (tmp_path / "tf.txt").write_text("alpha beta gamma\n\ndelta epsilon\n", encoding="utf-8")
+    assert open_corpus(text_cfg(tmp_path / "tf.txt")).fingerprint() == TEXT_FILES_FINGERPRINT
+    assert stable_hash(split_fields(DataConfig())) == SPLIT_FIELDS_HASH
+
+
+# --- combined -----------------------------------------------------------------------------------
+
+needs_vital = pytest.mark.skipif(importlib.util.find_spec(VITAL_PACKAGE) is None,
+                                 reason="needs pip install 'embinit[vital]'")
+
+# (doc_id, title, text) per fake part: "wiki" has full articles, "vital" short leads.
+FAKE_PARTS = {
+    "wiki_sample": [("1", "Apple", "Apple, the full article. " * 4), ("2", "Banana", "B" * 120),
+                    ("3", "Stub", "short")],
+    "vital_articles": [("Apple", "Apple", "Apple lead."), ("banana", "banana", "Banana lead."),
+                       ("Stub", "Stub", "Stub lead, kept: the wiki copy was dropped."),
+                       ("Cherry", "Cherry", "Cherry lead.")],
+}
+
+
+def combined(*parts: tuple[str, int], **kw) -> DataConfig:
+    return DataConfig(name="combined", parts=[DataPartConfig(n, m) for n, m in parts],
+                      **{"min_doc_chars": 1, **kw})
+
+
+@pytest.fixture
+def fake_parts(monkeypatch):
+    def part_source(name, cfg):
+        rows = FAKE_PARTS[name]
+        return (lambda: ((i, t, x, 0) for i, t, x in rows)), {"fake": name}
+
+    monkeypatch.setattr(corpus_mod, "_part_source", part_source)
+
+
+def test_combined_keeps_a_title_once_from_the_first_part(fake_parts):
+    corpus = open_corpus(combined(("wiki_sample", 50), ("vital_articles", 1)))
+    docs = {d.doc_id: d.text for d in corpus}
+    assert list(docs) == ["1", "2", "Stub", "Cherry"]
+    assert docs["1"] == FAKE_PARTS["wiki_sample"][0][2]  # the article, not its lead
+    assert corpus.n_dropped == 3  # the wiki stub, and the leads of Apple and banana (= Banana)
+    # Another order, another priority: the leads win.
+    reverse = open_corpus(combined(("vital_articles", 1), ("wiki_sample", 50)))
+    assert [d.doc_id for d in reverse] == ["Apple", "banana", "Stub", "Cherry"]
+    assert len({corpus.fingerprint(), reverse.fingerprint()}) == 2
+
+
+def test_combined_floor_applies_to_every_part(fake_parts):
+    corpus = open_corpus(combined(("wiki_sample", 1), ("vital_articles", 1), min_doc_chars=13))
+    assert [d.doc_id for d in corpus] == ["1", "2", "Stub"]  # the short leads are dropped
+
+
+def test_title_key_is_mediawikis_comparison():
+    assert title_key("banana_split") == title_key("Banana split") == "Banana split"
+    assert title_key("AC") != title_key("Ac")
+
+
+def test_combined_refuses_one_id_from_two_parts(monkeypatch):
+    rows = {"wiki_sample": [("7", "Seven", "seven text")],
+            "vital_articles": [("7", "7 (number)", "another seven")]}
+    monkeypatch.setattr(corpus_mod, "_part_source",
+                        lambda name, cfg: ((lambda: ((i, t, x, 0) for i, t, x in rows[name])),
+                                           None))
+    with pytest.raises(DataError, match="'7' comes from both wiki_sample and vital_articles"):
+        open_corpus(combined(("wiki_sample", 1), ("vital_articles", 1))).fingerprint()
+
+
+def test_combined_cache_matches_source_and_is_keyed_by_the_parts(fake_parts, tmp_path):
+    cfg = combined(("wiki_sample", 50), ("vital_articles", 1))
+    direct = open_corpus(cfg)
+    cached = open_corpus(cfg, tmp_path)
+    assert list(cached) == list(direct)
+    assert open_corpus(cfg, tmp_path).stats == direct.stats  # reused, stats from meta.json
+    open_corpus(combined(("wiki_sample", 1), ("vital_articles", 1)), tmp_path).fingerprint()
+    assert len(list(tmp_path.glob("corpus/*/meta.json"))) == 2
+
+
+def test_combined_config_is_validated():
+    with pytest.raises(ConfigError, match="data.name=combined needs data.parts"):
+        validate(compose_config(["data.name=combined"]))
+    with pytest.raises(ConfigError, match="each part must be one of"):
+        validate(compose_config(["data=wiki_plus_vital", "data.parts=[{name: combined}]"]))
+    with pytest.raises(ConfigError, match="repeats a source"):
+        validate(compose_config(["data=wiki_plus_vital",
+                                 "data.parts=[{name: wiki_sample}, {name: wiki_sample}]"]))
+    with pytest.raises(ConfigError, match="applies to data=combined only"):
+        validate(compose_config(["data.parts=[{name: wiki_sample}]"]))
+
+
+@needs_vital
+def test_wiki_plus_vital_is_the_excerpt_plus_the_leads_of_other_titles(wiki):
+    excerpt, _ = wiki
+    cfg = compose_config(["data=wiki_plus_vital"]).data
+    corpus = open_corpus(cfg)
+    docs = {d.doc_id: d.text for d in corpus}
+    assert len(docs) == corpus.n_docs == 105 + 9_978 - 46  # 46 titles are in both
+    assert corpus.n_dropped == 101 + 55 + 46  # the parts' own drops, and the duplicates
+    for d in excerpt:  # every article, under its page id, in the same split as before
+        assert docs[d.doc_id] == d.text
+    assert "Anarchism" not in docs and "Aeneid" in docs  # in both / a lead only
+    assert sum(len(t.encode("utf-8")) for t in docs.values()) == 7_914_177
